@@ -1,0 +1,111 @@
+package filters
+
+import (
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// MaxChain is the longest chain a route may have.
+const MaxChain = 16
+
+// Claims gives filters and templates access to verified token claims.
+// AppendClaim appends the value of the claim at a dotted path (arrays joined
+// with commas, strings unquoted) to dst and reports whether it exists. It
+// must not allocate beyond growing dst.
+type Claims interface {
+	AppendClaim(dst []byte, path string) ([]byte, bool)
+}
+
+// Consumer is an identity configured under `consumers:`.
+type Consumer struct {
+	ID       string
+	Username string
+	CustomID string
+	Tier     string
+	// JWTSecrets are the consumer's jwt credentials.
+	JWTSecrets []JWTCredential
+}
+
+// Local is per-request scratch space that belongs to one filter of the chain
+// (see Ctx.Local); the filter owns its meaning.
+type Local struct {
+	N [4]int64
+	P any
+}
+
+// Ctx is the per-request state shared by every phase. One Ctx is taken from a
+// pool per request and reset afterwards: nothing may keep a pointer to it (or
+// to byte slices it holds) after the request ends.
+type Ctx struct {
+	// RC is the fasthttp request context: the client request (already
+	// normalised) and, after the upstream answered, the response.
+	RC *fasthttp.RequestCtx
+
+	// ClientIP is the resolved client address (trusted_proxies applied).
+	ClientIP netip.Addr
+	// RequestID is the X-Request-ID of this request; valid until the request ends.
+	RequestID []byte
+
+	// Route and Service are the names of the matched route and service.
+	Route   string
+	Service string
+
+	// Consumer, Credential and Claims are set by authentication filters.
+	Consumer   *Consumer
+	Credential string
+	Claims     Claims
+
+	// Start is when the request headers were read; UpstreamDur is the time
+	// spent waiting for the upstream (zero when not proxied).
+	Start       time.Time
+	UpstreamDur time.Duration
+
+	// RejectedBy is the plugin instance that ended the request and
+	// RejectReason a short machine-readable reason ("size_exceeded").
+	RejectedBy   string
+	RejectReason string
+
+	// UpstreamStatus is the status the upstream answered with (0 if none).
+	UpstreamStatus int
+	// UpstreamError is a short reason when the upstream failed ("timeout").
+	UpstreamError string
+
+	// Scratch is a reusable buffer for filters; its contents do not survive
+	// a call into another filter.
+	Scratch []byte
+
+	// CurFilter is the index in the chain of the running filter and
+	// CurName its instance name; set by the chain runner.
+	CurFilter int
+	CurName   string
+
+	locals [MaxChain]Local
+}
+
+// Local returns the scratch slot of the running filter.
+func (c *Ctx) Local() *Local { return &c.locals[c.CurFilter] }
+
+// Reset clears c for reuse.
+func (c *Ctx) Reset() {
+	scratch := c.Scratch[:0]
+	rid := c.RequestID[:0]
+	*c = Ctx{}
+	c.Scratch = scratch
+	c.RequestID = rid
+}
+
+var ctxPool = sync.Pool{New: func() any {
+	return &Ctx{Scratch: make([]byte, 0, 512), RequestID: make([]byte, 0, 64)}
+}}
+
+// AcquireCtx takes a reset Ctx from the pool.
+func AcquireCtx() *Ctx { return ctxPool.Get().(*Ctx) }
+
+// ReleaseCtx resets c and returns it to the pool.
+func ReleaseCtx(c *Ctx) {
+	c.Reset()
+	ctxPool.Put(c)
+}
