@@ -73,6 +73,14 @@ type Ctx struct {
 	// UpstreamError is a short reason when the upstream failed ("timeout").
 	UpstreamError string
 
+	// BodyLimit is the largest request body accepted, in bytes: the
+	// server's max_body_size, lowered by request-size-limiting. A body of
+	// known length over it is refused before forwarding; a chunked body is
+	// counted while it streams and refused with 413 once it passes the
+	// limit. BodyLimitBy names the plugin instance that set it.
+	BodyLimit   int64
+	BodyLimitBy string
+
 	// Scratch is a reusable buffer for filters; its contents do not survive
 	// a call into another filter.
 	Scratch []byte

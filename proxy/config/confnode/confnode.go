@@ -12,6 +12,8 @@ package confnode
 import (
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"reflect"
 	"sort"
 	"strconv"
@@ -103,6 +105,7 @@ func Parse(file string, data []byte) (Node, *Errors) {
 	if doc.Kind == 0 {
 		root = &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Line: 1, Column: 1}
 	}
+	expandEnv(file, root, errs)
 	return Node{Y: root, File: file, Errs: errs}, errs
 }
 
@@ -238,7 +241,7 @@ func (n Node) checkKnown(y *yaml.Node, t reflect.Type, path string) {
 	if y.Kind == yaml.AliasNode {
 		y = y.Alias
 	}
-	if reflect.PointerTo(t).Implements(unmarshalerType) {
+	if t == yamlNodeType || reflect.PointerTo(t).Implements(unmarshalerType) {
 		return
 	}
 	switch t.Kind() {
@@ -253,6 +256,14 @@ func (n Node) checkKnown(y *yaml.Node, t reflect.Type, path string) {
 				continue
 			}
 			f, ok := fields[k.Value]
+			if !ok && strings.HasSuffix(k.Value, "_file") {
+				if base, isBase := fields[strings.TrimSuffix(k.Value, "_file")]; isBase && base.Type.Kind() == reflect.String {
+					if n.readSecretFile(y, i) {
+						continue
+					}
+					ok, f = true, base
+				}
+			}
 			if !ok {
 				n.Errs.Add(&Error{File: n.File, Line: k.Line, Col: k.Column, Path: joinPath(path, k.Value),
 					Msg: "unknown field" + suggest(k.Value, fields)})
@@ -277,7 +288,10 @@ func (n Node) checkKnown(y *yaml.Node, t reflect.Type, path string) {
 	}
 }
 
-var unmarshalerType = reflect.TypeOf((*yaml.Unmarshaler)(nil)).Elem()
+var (
+	unmarshalerType = reflect.TypeOf((*yaml.Unmarshaler)(nil)).Elem()
+	yamlNodeType    = reflect.TypeOf(yaml.Node{})
+)
 
 func structFields(t reflect.Type) map[string]reflect.StructField {
 	m := map[string]reflect.StructField{}
@@ -395,4 +409,141 @@ func findLine(y *yaml.Node, line int) *yaml.Node {
 		}
 	}
 	return nil
+}
+
+// readSecretFile replaces the pair `x_file: PATH` at y.Content[i] by
+// `x: <contents of PATH>` (trailing newline removed). A relative PATH is
+// taken from the directory of the config file. It reports whether the pair
+// was replaced.
+func (n Node) readSecretFile(y *yaml.Node, i int) bool {
+	k, v := y.Content[i], y.Content[i+1]
+	base := strings.TrimSuffix(k.Value, "_file")
+	for j := 0; j+1 < len(y.Content); j += 2 {
+		if y.Content[j].Value == base {
+			n.Errs.Add(&Error{File: n.File, Line: k.Line, Col: k.Column, Path: k.Value, Msg: "give either " + base + " or " + k.Value + ", not both"})
+			return true
+		}
+	}
+	if v.Kind != yaml.ScalarNode || v.Value == "" {
+		n.Errs.Add(&Error{File: n.File, Line: v.Line, Col: v.Column, Path: k.Value, Msg: "must be a file path"})
+		return true
+	}
+	path := v.Value
+	if !filepath.IsAbs(path) {
+		path = filepath.Join(filepath.Dir(n.File), path)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		n.Errs.Add(&Error{File: n.File, Line: v.Line, Col: v.Column, Path: k.Value, Msg: "cannot read secret file: " + err.Error()})
+		return true
+	}
+	k.Value = base
+	*v = yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: strings.TrimRight(string(data), "\r\n"), Line: v.Line, Column: v.Column, Style: yaml.DoubleQuotedStyle}
+	return false
+}
+
+// expandEnv replaces ${VAR} and ${VAR:-default} in every scalar of y; $$
+// stands for a literal $. An unset variable without a default is an error.
+func expandEnv(file string, y *yaml.Node, errs *Errors) {
+	if y == nil {
+		return
+	}
+	if y.Kind == yaml.ScalarNode && strings.Contains(y.Value, "$") {
+		out, err := expandString(y.Value)
+		if err != nil {
+			errs.Add(&Error{File: file, Line: y.Line, Col: y.Column, Msg: err.Error()})
+		} else if out != y.Value {
+			y.Value = out
+			if y.Tag == "" || y.Tag == "!!null" {
+				y.Tag = "!!str"
+			}
+		}
+	}
+	for _, c := range y.Content {
+		expandEnv(file, c, errs)
+	}
+}
+
+func expandString(s string) (string, error) {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c != '$' || i+1 >= len(s) {
+			b.WriteByte(c)
+			continue
+		}
+		switch s[i+1] {
+		case '$':
+			b.WriteByte('$')
+			i++
+		case '{':
+			end := strings.IndexByte(s[i:], '}')
+			if end < 0 {
+				return "", fmt.Errorf("unterminated ${ in %q", s)
+			}
+			expr := s[i+2 : i+end]
+			name, def, hasDef := strings.Cut(expr, ":-")
+			if !validEnvName(name) {
+				return "", fmt.Errorf("invalid environment variable name %q", name)
+			}
+			val, ok := os.LookupEnv(name)
+			if !ok || (val == "" && hasDef) {
+				if !hasDef {
+					return "", fmt.Errorf("environment variable %s is not set", name)
+				}
+				val = def
+			}
+			b.WriteString(val)
+			i += end
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String(), nil
+}
+
+func validEnvName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i, c := range s {
+		if !(c == '_' || c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || i > 0 && c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
+// Size is a byte count written as a number of bytes or with a unit:
+// "512", "64k", "10m", "1g", "10MB", "10MiB" (units are binary: 1k = 1024).
+type Size int64
+
+// UnmarshalYAML implements yaml.Unmarshaler.
+func (s *Size) UnmarshalYAML(v *yaml.Node) error {
+	n, err := ParseSize(v.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: %v", v.Line, err)
+	}
+	*s = Size(n)
+	return nil
+}
+
+// ParseSize parses a Size.
+func ParseSize(str string) (int64, error) {
+	t := strings.TrimSpace(strings.ToLower(str))
+	mult := int64(1)
+	for _, u := range []struct {
+		suffix string
+		mult   int64
+	}{{"kib", 1 << 10}, {"mib", 1 << 20}, {"gib", 1 << 30}, {"kb", 1 << 10}, {"mb", 1 << 20}, {"gb", 1 << 30}, {"k", 1 << 10}, {"m", 1 << 20}, {"g", 1 << 30}, {"b", 1}} {
+		if strings.HasSuffix(t, u.suffix) {
+			t, mult = strings.TrimSpace(strings.TrimSuffix(t, u.suffix)), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(t, 10, 64)
+	if err != nil || n < 0 || n > (1<<62)/mult {
+		return 0, fmt.Errorf("invalid size %q (want bytes or a number with k, m or g)", str)
+	}
+	return n * mult, nil
 }

@@ -1,0 +1,7 @@
+// Package all links every filter into the binary: importing it runs each
+// filter package's init, which registers its plugin.
+package all
+
+import (
+	_ "github.com/edgeguard/edgeguard/filters/sizelimit"
+)

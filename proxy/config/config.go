@@ -1,0 +1,466 @@
+// Package config loads edgeguard's YAML configuration: Kong's object model
+// (services, routes, plugins, consumers) plus the gateway's own settings
+// (listeners, admin API, trusted proxies, server limits, access log).
+//
+// Load parses and checks a file completely: unknown keys, dangling
+// references, bad durations, CIDRs and sizes are all reported, each with
+// file, line, column and field path. Plugin configs are checked when the
+// gateway compiles the config (package proxy), so `edgeguard validate` runs
+// both steps. A Config is immutable once loaded.
+package config
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/edgeguard/edgeguard/filters"
+	"github.com/edgeguard/edgeguard/proxy/clientip"
+	"github.com/edgeguard/edgeguard/proxy/config/confnode"
+)
+
+// Config is a whole configuration file.
+type Config struct {
+	Listen         Listen                   `yaml:"listen"`
+	Admin          Admin                    `yaml:"admin"`
+	TrustedProxies []string                 `yaml:"trusted_proxies"`
+	RealIPHeader   string                   `yaml:"real_ip_header"`
+	Server         Server                   `yaml:"server"`
+	Services       []Service                `yaml:"services"`
+	Routes         []Route                  `yaml:"routes"`
+	Plugins        []Plugin                 `yaml:"plugins"`
+	GlobalPlugins  []string                 `yaml:"global_plugins"`
+	Consumers      []filters.ConsumerConfig `yaml:"consumers"`
+	AccessLog      AccessLog                `yaml:"access_log"`
+	Metrics        Metrics                  `yaml:"metrics"`
+	DataDir        string                   `yaml:"data_dir"`
+
+	// File is the path the config was loaded from; Root its parsed tree.
+	File string        `yaml:"-"`
+	Root confnode.Node `yaml:"-"`
+}
+
+// Listen holds the public listeners.
+type Listen struct {
+	// HTTP is the plain HTTP listen address, e.g. "127.0.0.1:8080".
+	HTTP string `yaml:"http"`
+}
+
+// Admin configures the admin API.
+type Admin struct {
+	// Listen is the admin address (default 127.0.0.1:8001); "off" disables it.
+	Listen string `yaml:"listen"`
+	// Token is the bearer token admin calls must present. Required when
+	// Listen is not a loopback address.
+	Token string `yaml:"token"`
+	// Allow lists the networks admin calls may come from (default: any).
+	Allow []string `yaml:"allow"`
+	// AuditLog is where admin calls are recorded: "stderr" (default),
+	// "stdout" or a file path.
+	AuditLog string `yaml:"audit_log"`
+}
+
+// Server holds limits of the public listeners.
+type Server struct {
+	// MaxHeaderSize bounds the request line plus headers (default 16k).
+	MaxHeaderSize confnode.Size `yaml:"max_header_size"`
+	// MaxBodySize bounds request bodies (default 128m, as Kong's default).
+	// Bodies are streamed; this is the hard cap, request-size-limiting sets
+	// per-route limits.
+	MaxBodySize confnode.Size `yaml:"max_body_size"`
+	// ReadTimeout bounds reading one request's headers (default 10s) — a
+	// slow-loris client is cut off after it.
+	ReadTimeout time.Duration `yaml:"read_timeout"`
+	// WriteTimeout bounds writing one response (default 60s).
+	WriteTimeout time.Duration `yaml:"write_timeout"`
+	// IdleTimeout bounds keep-alive idle time between requests (default 60s).
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	// ShutdownTimeout is how long in-flight requests may drain on SIGTERM
+	// (default 30s).
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	// Concurrency caps simultaneous connections (default 256k).
+	Concurrency int `yaml:"concurrency"`
+	// MaxConnsPerIP caps connections per client IP (0 = unlimited).
+	MaxConnsPerIP int `yaml:"max_conns_per_ip"`
+}
+
+// Service is a named upstream.
+type Service struct {
+	Name string `yaml:"name"`
+	// Targets are "host:port" (or "http://host:port") addresses, used round robin.
+	Targets        []string      `yaml:"targets"`
+	ConnectTimeout time.Duration `yaml:"connect_timeout"` // default 5s
+	ReadTimeout    time.Duration `yaml:"read_timeout"`    // default 60s
+	WriteTimeout   time.Duration `yaml:"write_timeout"`   // default 60s
+	// Retries is how many other targets are tried when a connection cannot
+	// be established (default 1). A request that reached a target is never
+	// retried.
+	Retries *int `yaml:"retries"`
+	// MaxConns bounds connections per target (default 1024).
+	MaxConns int `yaml:"max_conns"`
+	// KeepAlive is how long idle upstream connections are kept (default 60s).
+	KeepAlive time.Duration `yaml:"keepalive"`
+	// Healthchecks configures passive health checking.
+	Healthchecks Healthchecks `yaml:"healthchecks"`
+}
+
+// Healthchecks configures passive ejection of failing targets.
+type Healthchecks struct {
+	Passive Passive `yaml:"passive"`
+}
+
+// Passive: a target with Failures consecutive connection errors or timeouts
+// is ejected for Ejection, while other targets serve.
+type Passive struct {
+	Failures int           `yaml:"failures"` // default 3; 0 disables... use -1 to disable
+	Ejection time.Duration `yaml:"ejection"` // default 10s
+}
+
+// Route maps hosts and path prefixes to a service and a plugin chain.
+type Route struct {
+	Name    string   `yaml:"name"`
+	Hosts   []string `yaml:"hosts"`
+	Paths   []string `yaml:"paths"`
+	Methods []string `yaml:"methods"`
+	Service string   `yaml:"service"`
+	Plugins []string `yaml:"plugins"`
+	// StripPath removes the matched prefix before forwarding (default
+	// false, as Kong's ingress controller).
+	StripPath bool `yaml:"strip_path"`
+	// PreserveHost forwards the client's Host header instead of the target's
+	// (default false, as Kong).
+	PreserveHost bool `yaml:"preserve_host"`
+}
+
+// Plugin is a named plugin instance.
+type Plugin struct {
+	Name   string    `yaml:"name"`
+	Plugin string    `yaml:"plugin"`
+	Config yaml.Node `yaml:"config"`
+	// Node is the config node with its place, for error reporting.
+	Node confnode.Node `yaml:"-"`
+}
+
+// AccessLog configures the JSON access log.
+type AccessLog struct {
+	// Path is "stdout" (default), "stderr", "off" or a file path (reopened on SIGUSR1).
+	Path string `yaml:"path"`
+	// Buffer is the number of entries queued before lines are dropped
+	// (default 8192); the request path never waits for the writer.
+	Buffer int `yaml:"buffer"`
+}
+
+// Metrics configures /metrics.
+type Metrics struct {
+	// KongCompat also exports Kong's metric names.
+	KongCompat bool `yaml:"kong_compat"`
+}
+
+// Load reads, parses and checks file. The returned errors are all problems
+// found (nil when none). Plugin configs are only checked for their shape
+// here; package proxy checks their contents.
+func Load(file string) (*Config, *confnode.Errors) {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, &confnode.Errors{List: []*confnode.Error{{File: file, Msg: err.Error()}}}
+	}
+	return Parse(file, data)
+}
+
+// Parse is Load for data already read.
+func Parse(file string, data []byte) (*Config, *confnode.Errors) {
+	root, errs := confnode.Parse(file, data)
+	cfg := &Config{File: file, Root: root}
+	if len(errs.List) > 0 {
+		return cfg, errs
+	}
+	if !root.Decode(cfg) {
+		return cfg, errs
+	}
+	cfg.defaults()
+	cfg.check(root)
+	if len(errs.List) == 0 {
+		return cfg, nil
+	}
+	errs.Err()
+	return cfg, errs
+}
+
+func (c *Config) defaults() {
+	if c.Listen.HTTP == "" {
+		c.Listen.HTTP = "127.0.0.1:8080"
+	}
+	if c.Admin.Listen == "" {
+		c.Admin.Listen = "127.0.0.1:8001"
+	}
+	if c.Admin.AuditLog == "" {
+		c.Admin.AuditLog = "stderr"
+	}
+	s := &c.Server
+	if s.MaxHeaderSize == 0 {
+		s.MaxHeaderSize = 16 << 10
+	}
+	if s.MaxBodySize == 0 {
+		s.MaxBodySize = 128 << 20
+	}
+	if s.ReadTimeout == 0 {
+		s.ReadTimeout = 10 * time.Second
+	}
+	if s.WriteTimeout == 0 {
+		s.WriteTimeout = 60 * time.Second
+	}
+	if s.IdleTimeout == 0 {
+		s.IdleTimeout = 60 * time.Second
+	}
+	if s.ShutdownTimeout == 0 {
+		s.ShutdownTimeout = 30 * time.Second
+	}
+	if s.Concurrency == 0 {
+		s.Concurrency = 256 * 1024
+	}
+	for i := range c.Services {
+		sv := &c.Services[i]
+		if sv.ConnectTimeout == 0 {
+			sv.ConnectTimeout = 5 * time.Second
+		}
+		if sv.ReadTimeout == 0 {
+			sv.ReadTimeout = 60 * time.Second
+		}
+		if sv.WriteTimeout == 0 {
+			sv.WriteTimeout = 60 * time.Second
+		}
+		if sv.Retries == nil {
+			one := 1
+			sv.Retries = &one
+		}
+		if sv.MaxConns == 0 {
+			sv.MaxConns = 1024
+		}
+		if sv.KeepAlive == 0 {
+			sv.KeepAlive = 60 * time.Second
+		}
+		if sv.Healthchecks.Passive.Failures == 0 {
+			sv.Healthchecks.Passive.Failures = 3
+		}
+		if sv.Healthchecks.Passive.Ejection == 0 {
+			sv.Healthchecks.Passive.Ejection = 10 * time.Second
+		}
+	}
+	if c.AccessLog.Path == "" {
+		c.AccessLog.Path = "stdout"
+	}
+	if c.AccessLog.Buffer == 0 {
+		c.AccessLog.Buffer = 8192
+	}
+	if c.DataDir == "" {
+		c.DataDir = "./edgeguard-data"
+	}
+}
+
+// check validates references and values, recording errors at their place.
+func (c *Config) check(root confnode.Node) {
+	checkAddr(root.Field("listen").Field("http"), c.Listen.HTTP, false)
+	admin := root.Field("admin")
+	if c.Admin.Listen != "off" {
+		checkAddr(admin.Field("listen"), c.Admin.Listen, false)
+		if c.Admin.Token == "" && !isLoopback(c.Admin.Listen) {
+			admin.FieldErrorf("token", "the admin API listens on a non-loopback address (%s) and needs a token", c.Admin.Listen)
+		}
+		if c.Admin.Token != "" && len(c.Admin.Token) < 16 {
+			admin.FieldErrorf("token", "must be at least 16 characters")
+		}
+	}
+	checkCIDRs(admin.Field("allow"), c.Admin.Allow)
+	checkCIDRs(root.Field("trusted_proxies"), c.TrustedProxies)
+
+	s := root.Field("server")
+	positive := func(name string, d time.Duration) {
+		if d < 0 {
+			s.FieldErrorf(name, "must be positive")
+		}
+	}
+	positive("read_timeout", c.Server.ReadTimeout)
+	positive("write_timeout", c.Server.WriteTimeout)
+	positive("idle_timeout", c.Server.IdleTimeout)
+	positive("shutdown_timeout", c.Server.ShutdownTimeout)
+	if c.Server.MaxHeaderSize < 1024 || c.Server.MaxHeaderSize > 1<<20 {
+		s.FieldErrorf("max_header_size", "must be between 1k and 1m")
+	}
+	if c.Server.Concurrency < 0 {
+		s.FieldErrorf("concurrency", "must be positive")
+	}
+
+	services := map[string]bool{}
+	sn := root.Field("services")
+	for i, sv := range c.Services {
+		n := sn.Index(i)
+		if sv.Name == "" {
+			n.FieldErrorf("name", "is required")
+		} else if services[sv.Name] {
+			n.FieldErrorf("name", "duplicate service name %q", sv.Name)
+		}
+		services[sv.Name] = true
+		if len(sv.Targets) == 0 {
+			n.FieldErrorf("targets", "at least one target is required")
+		}
+		for j, t := range sv.Targets {
+			if _, err := ParseTarget(t); err != nil {
+				n.Field("targets").Index(j).Errorf("%v", err)
+			}
+		}
+		for _, f := range []struct {
+			name string
+			d    time.Duration
+		}{{"connect_timeout", sv.ConnectTimeout}, {"read_timeout", sv.ReadTimeout}, {"write_timeout", sv.WriteTimeout}, {"keepalive", sv.KeepAlive}} {
+			if f.d < 0 {
+				n.FieldErrorf(f.name, "must be positive")
+			}
+		}
+		if *sv.Retries < 0 || *sv.Retries > 10 {
+			n.FieldErrorf("retries", "must be between 0 and 10")
+		}
+		if sv.MaxConns < 0 {
+			n.FieldErrorf("max_conns", "must be positive")
+		}
+	}
+
+	plugins := map[string]string{}
+	pn := root.Field("plugins")
+	for i := range c.Plugins {
+		p := &c.Plugins[i]
+		n := pn.Index(i)
+		p.Node = n.Field("config")
+		if p.Name == "" {
+			n.FieldErrorf("name", "is required")
+		} else if _, dup := plugins[p.Name]; dup {
+			n.FieldErrorf("name", "duplicate plugin instance name %q", p.Name)
+		}
+		if p.Plugin == "" {
+			n.FieldErrorf("plugin", "is required (one of: %s)", strings.Join(filters.Names(), ", "))
+		} else if _, ok := filters.Lookup(p.Plugin); !ok {
+			n.FieldErrorf("plugin", "unknown plugin %q (known: %s)", p.Plugin, strings.Join(filters.Names(), ", "))
+		}
+		plugins[p.Name] = p.Plugin
+	}
+	checkPluginRefs := func(n confnode.Node, refs []string) {
+		kinds := map[string]string{}
+		for j, ref := range refs {
+			kind, ok := plugins[ref]
+			if !ok {
+				n.Index(j).Errorf("no plugin instance named %q", ref)
+				continue
+			}
+			if other, dup := kinds[kind]; dup {
+				n.Index(j).Errorf("%q and %q are both %s plugins; a chain takes one of each kind", other, ref, kind)
+			}
+			kinds[kind] = ref
+		}
+		if len(refs) > filters.MaxChain {
+			n.Errorf("at most %d plugins per chain", filters.MaxChain)
+		}
+	}
+	checkPluginRefs(root.Field("global_plugins"), c.GlobalPlugins)
+
+	routes := map[string]bool{}
+	rn := root.Field("routes")
+	if len(c.Routes) == 0 {
+		rn.Errorf("at least one route is required")
+	}
+	for i, r := range c.Routes {
+		n := rn.Index(i)
+		if r.Name == "" {
+			n.FieldErrorf("name", "is required")
+		} else if routes[r.Name] {
+			n.FieldErrorf("name", "duplicate route name %q", r.Name)
+		}
+		routes[r.Name] = true
+		if r.Service == "" {
+			n.FieldErrorf("service", "is required")
+		} else if !services[r.Service] {
+			n.FieldErrorf("service", "no service named %q", r.Service)
+		}
+		checkPluginRefs(n.Field("plugins"), r.Plugins)
+	}
+
+	consumers := map[string]bool{}
+	cn := root.Field("consumers")
+	for i, co := range c.Consumers {
+		n := cn.Index(i)
+		if co.Username == "" {
+			n.FieldErrorf("username", "is required")
+		} else if consumers[co.Username] {
+			n.FieldErrorf("username", "duplicate consumer %q", co.Username)
+		}
+		consumers[co.Username] = true
+	}
+
+	if c.AccessLog.Buffer < 0 {
+		root.Field("access_log").FieldErrorf("buffer", "must be positive")
+	}
+}
+
+func checkAddr(n confnode.Node, addr string, allowEmpty bool) {
+	if addr == "" && allowEmpty {
+		return
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		n.Errorf("invalid address %q: want host:port", addr)
+		return
+	}
+	_ = host
+	if port == "" {
+		n.Errorf("invalid address %q: missing port", addr)
+	}
+}
+
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func checkCIDRs(n confnode.Node, list []string) {
+	for i, s := range list {
+		if _, err := clientip.ParsePrefix(s); err != nil {
+			n.Index(i).Errorf("%v", err)
+		}
+	}
+}
+
+// Target is a parsed upstream target.
+type Target struct {
+	Addr string // host:port
+	TLS  bool
+}
+
+// ParseTarget parses "host:port", "http://host:port" or "https://host:port".
+func ParseTarget(s string) (Target, error) {
+	t := Target{}
+	rest := s
+	switch {
+	case strings.HasPrefix(s, "http://"):
+		rest = s[len("http://"):]
+	case strings.HasPrefix(s, "https://"):
+		return t, fmt.Errorf("https targets are not supported yet: %q", s)
+	case strings.Contains(s, "://"):
+		return t, fmt.Errorf("unsupported scheme in target %q", s)
+	}
+	rest = strings.TrimSuffix(rest, "/")
+	host, port, err := net.SplitHostPort(rest)
+	if err != nil || host == "" || port == "" {
+		return t, fmt.Errorf("invalid target %q: want host:port", s)
+	}
+	t.Addr = rest
+	return t, nil
+}

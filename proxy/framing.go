@@ -1,0 +1,136 @@
+package proxy
+
+import (
+	"bytes"
+
+	"github.com/valyala/fasthttp"
+)
+
+// checkFraming applies the request-smuggling rules of RFC 9112 that
+// fasthttp's parser leaves to the application, on the raw header block as
+// received. It returns a short reason, or "" when the request is fine.
+// Rejected requests get 400 and the connection is closed, so nothing after
+// an ambiguous message is ever read as a new request.
+//
+//   - every header line ends in CRLF (no bare CR or LF), no obs-fold;
+//   - header names are tokens, with no whitespace before the colon;
+//   - header values have no control characters other than HTAB;
+//   - Content-Length and Transfer-Encoding never appear together, and
+//     Content-Length at most once with one plain decimal value;
+//   - Transfer-Encoding, if present, is exactly "chunked" (HTTP/1.1 only).
+//
+// Hand-written: it runs on every request and must not allocate.
+func checkFraming(h *fasthttp.RequestHeader) string {
+	raw := h.RawHeaders()
+	var cl, te int
+	for len(raw) > 0 {
+		i := bytes.IndexByte(raw, '\n')
+		if i < 0 {
+			// fasthttp keeps the block up to and including the final CRLF;
+			// anything else means a line without LF.
+			return "header line without CRLF"
+		}
+		if i == 0 || raw[i-1] != '\r' {
+			return "bare LF in header"
+		}
+		line := raw[:i-1]
+		raw = raw[i+1:]
+		if len(line) == 0 {
+			continue // the empty line ending the block
+		}
+		if line[0] == ' ' || line[0] == '\t' {
+			return "obs-fold header continuation"
+		}
+		colon := bytes.IndexByte(line, ':')
+		if colon <= 0 {
+			return "header line without name"
+		}
+		name, value := line[:colon], line[colon+1:]
+		for _, c := range name {
+			if !isTokenChar(c) {
+				return "invalid header name"
+			}
+		}
+		for _, c := range value {
+			if c < 0x20 && c != '\t' || c == 0x7f {
+				return "control character in header value"
+			}
+		}
+		switch {
+		case equalFold(name, "content-length"):
+			cl++
+			v := trimOWS(value)
+			if len(v) == 0 || len(v) > 18 {
+				return "invalid Content-Length"
+			}
+			for _, c := range v {
+				if c < '0' || c > '9' {
+					return "invalid Content-Length"
+				}
+			}
+		case equalFold(name, "transfer-encoding"):
+			te++
+			if !equalFold(trimOWS(value), "chunked") {
+				return "unsupported Transfer-Encoding"
+			}
+		}
+	}
+	if cl > 1 {
+		return "duplicate Content-Length"
+	}
+	if te > 1 {
+		return "duplicate Transfer-Encoding"
+	}
+	if cl > 0 && te > 0 {
+		return "both Content-Length and Transfer-Encoding"
+	}
+	if te > 0 && !h.IsHTTP11() {
+		return "Transfer-Encoding in HTTP/1.0"
+	}
+	return ""
+}
+
+var tokenTable = func() (t [256]bool) {
+	for c := 'a'; c <= 'z'; c++ {
+		t[c] = true
+	}
+	for c := 'A'; c <= 'Z'; c++ {
+		t[c] = true
+	}
+	for c := '0'; c <= '9'; c++ {
+		t[c] = true
+	}
+	for _, c := range "!#$%&'*+-.^_`|~" {
+		t[c] = true
+	}
+	return t
+}()
+
+func isTokenChar(c byte) bool { return tokenTable[c] }
+
+func trimOWS(b []byte) []byte {
+	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t') {
+		b = b[1:]
+	}
+	for len(b) > 0 && (b[len(b)-1] == ' ' || b[len(b)-1] == '\t') {
+		b = b[:len(b)-1]
+	}
+	return b
+}
+
+// equalFold compares b with the lower-case ASCII string s, ignoring case.
+func equalFold(b []byte, s string) bool {
+	if len(b) != len(s) {
+		return false
+	}
+	for i := range b {
+		c := b[i]
+		if c >= 'A' && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != s[i] {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,346 @@
+// Package proxy is edgeguard's gateway: the fasthttp server, config
+// compilation and hot reload, routing, safe request handling (framing
+// checks, path normalisation, client IP resolution, request IDs), the
+// filter chain, forwarding to upstream pools, metrics, the access log and
+// the admin API.
+//
+// A request moves through: framing check → client IP → request ID → path
+// normalisation → route match → the route's filter chain (access phase) →
+// upstream → response phase → log phase. Everything a request needs is
+// compiled at load into a runtime that is swapped atomically on reload; a
+// request keeps the runtime it started with.
+package proxy
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/edgeguard/edgeguard/filters"
+	"github.com/edgeguard/edgeguard/proxy/accesslog"
+	"github.com/edgeguard/edgeguard/proxy/config"
+	"github.com/edgeguard/edgeguard/proxy/config/confnode"
+	"github.com/edgeguard/edgeguard/proxy/upstream"
+)
+
+var randReader = rand.Reader
+
+// Version is set at build time.
+var Version = "dev"
+
+// Gateway is a running edgeguard instance.
+type Gateway struct {
+	log     *slog.Logger
+	rt      atomic.Pointer[runtime]
+	pools   *upstream.Registry
+	shared  *filters.Shared
+	metrics *gwMetrics
+
+	accessLog atomic.Pointer[accesslog.Logger]
+	audit     *auditLog
+
+	server   *fasthttp.Server
+	admin    *fasthttp.Server
+	ln       net.Listener
+	adminLn  net.Listener
+	started  time.Time
+	draining atomic.Bool
+	reloadMu sync.Mutex
+
+	// loader reloads the configuration (from the file it came from).
+	loader func() (*config.Config, *confnode.Errors)
+}
+
+// Options configure New.
+type Options struct {
+	Logger *slog.Logger
+	// Loader returns the current configuration; it is called at start and
+	// on every reload.
+	Loader func() (*config.Config, *confnode.Errors)
+}
+
+// New loads and compiles the configuration. It returns every config problem
+// at once.
+func New(opts Options) (*Gateway, error) {
+	g := &Gateway{log: opts.Logger, pools: upstream.NewRegistry(), shared: filters.NewShared(),
+		metrics: newMetrics(), loader: opts.Loader, started: time.Now()}
+	if g.log == nil {
+		g.log = slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	}
+	cfg, errs := g.loader()
+	if errs != nil && len(errs.List) > 0 {
+		return nil, errs.Err()
+	}
+	rt, err := g.Compile(cfg)
+	if err != nil {
+		return nil, err
+	}
+	g.rt.Store(rt)
+	if err := g.openAccessLog(cfg); err != nil {
+		return nil, err
+	}
+	a, err := newAuditLog(cfg.Admin.AuditLog)
+	if err != nil {
+		return nil, fmt.Errorf("cannot open audit log: %w", err)
+	}
+	g.audit = a
+	return g, nil
+}
+
+// Compile checks cfg completely (including every plugin's config) and
+// builds a runtime without installing it.
+func (g *Gateway) Compile(cfg *config.Config) (*runtime, error) {
+	errs := cfg.Root.Errs
+	if errs == nil {
+		errs = &confnode.Errors{}
+	}
+	g.metrics.kongCompat.Store(cfg.Metrics.KongCompat)
+	rt := g.compile(cfg, errs)
+	if err := errs.Err(); err != nil {
+		return nil, err
+	}
+	return rt, nil
+}
+
+// Check loads the config through loader and compiles it, for `edgeguard
+// validate`; nothing is started.
+func Check(loader func() (*config.Config, *confnode.Errors)) error {
+	g := &Gateway{log: slog.New(slog.NewTextHandler(discard{}, nil)), pools: upstream.NewRegistry(),
+		shared: filters.NewShared(), metrics: newMetrics()}
+	cfg, errs := loader()
+	if errs != nil && len(errs.List) > 0 {
+		if cfg == nil || cfg.Root.Y == nil {
+			return errs.Err()
+		}
+		// Plugin configs are checked too, so every problem is listed at once.
+		if rt := g.compile(cfg, errs); rt != nil {
+			rt.close()
+		}
+		return errs.Err()
+	}
+	rt, err := g.Compile(cfg)
+	if rt != nil {
+		rt.close()
+	}
+	return err
+}
+
+type discard struct{}
+
+func (discard) Write(p []byte) (int, error) { return len(p), nil }
+
+func (g *Gateway) openAccessLog(cfg *config.Config) error {
+	old := g.accessLog.Load()
+	if cfg.AccessLog.Path == "off" {
+		g.accessLog.Store(nil)
+	} else {
+		al, err := accesslog.New(cfg.AccessLog.Path, cfg.AccessLog.Buffer)
+		if err != nil {
+			return fmt.Errorf("cannot open access log: %w", err)
+		}
+		g.accessLog.Store(al)
+	}
+	if old != nil {
+		go func() {
+			time.Sleep(time.Second) // requests that loaded the old logger submit to it first
+			old.Close()
+		}()
+	}
+	return nil
+}
+
+// Config returns the configuration in force.
+func (g *Gateway) Config() *config.Config { return g.rt.Load().cfg }
+
+// Reload builds the configuration again and swaps it in atomically. On
+// error the old configuration keeps serving and the error lists every
+// problem.
+func (g *Gateway) Reload() error {
+	g.reloadMu.Lock()
+	defer g.reloadMu.Unlock()
+	cfg, errs := g.loader()
+	if errs != nil && len(errs.List) > 0 {
+		g.metrics.reloadsFailed.Inc()
+		return errs.Err()
+	}
+	rt, err := g.Compile(cfg)
+	if err != nil {
+		g.metrics.reloadsFailed.Inc()
+		return err
+	}
+	old := g.rt.Swap(rt)
+	g.applyServerLimits(cfg)
+	if old.cfg.AccessLog != cfg.AccessLog {
+		if err := g.openAccessLog(cfg); err != nil {
+			g.log.Error("access log not reopened", "err", err)
+		}
+	}
+	old.retired.Store(true)
+	if old.inflight.Load() == 0 {
+		g.retire(old)
+	}
+	g.metrics.reloadsOK.Inc()
+	g.log.Info("configuration reloaded", "file", cfg.File, "routes", len(cfg.Routes))
+	return nil
+}
+
+// retire closes a replaced runtime's filters once, after its last request.
+func (g *Gateway) retire(rt *runtime) {
+	if rt.retired.CompareAndSwap(true, false) {
+		go rt.close()
+	}
+}
+
+// ReopenLogs reopens file outputs (SIGUSR1).
+func (g *Gateway) ReopenLogs() {
+	if al := g.accessLog.Load(); al != nil {
+		al.Reopen()
+	}
+}
+
+func (g *Gateway) applyServerLimits(cfg *config.Config) {
+	// fasthttp reads these fields per connection; listeners keep the
+	// addresses they were started with (a change needs a restart).
+	if g.server == nil {
+		return
+	}
+	g.server.ReadTimeout = cfg.Server.ReadTimeout
+	g.server.WriteTimeout = cfg.Server.WriteTimeout
+	g.server.IdleTimeout = cfg.Server.IdleTimeout
+}
+
+func (g *Gateway) newServer(cfg *config.Config) *fasthttp.Server {
+	s := cfg.Server
+	return &fasthttp.Server{
+		Handler:      g.handle,
+		ErrorHandler: g.errorHandler,
+		ContinueHandler: func(h *fasthttp.RequestHeader) bool {
+			return int64(h.ContentLength()) <= int64(g.rt.Load().cfg.Server.MaxBodySize)
+		},
+		Name:                         "",
+		NoDefaultServerHeader:        true,
+		ReadTimeout:                  s.ReadTimeout,
+		WriteTimeout:                 s.WriteTimeout,
+		IdleTimeout:                  s.IdleTimeout,
+		Concurrency:                  s.Concurrency,
+		MaxConnsPerIP:                s.MaxConnsPerIP,
+		ReadBufferSize:               int(s.MaxHeaderSize),
+		WriteBufferSize:              8192,
+		MaxRequestBodySize:           int(s.MaxBodySize),
+		StreamRequestBody:            true,
+		DisablePreParseMultipartForm: true,
+		CloseOnShutdown:              true,
+		SecureErrorLogMessage:        true,
+		NoDefaultContentType:         true,
+		DisableKeepalive:             false,
+		TCPKeepalive:                 true,
+		Logger:                       fasthttpLogger{g.log},
+	}
+}
+
+type fasthttpLogger struct{ l *slog.Logger }
+
+func (f fasthttpLogger) Printf(format string, args ...any) {
+	f.l.Debug(fmt.Sprintf(format, args...))
+}
+
+// errorHandler answers requests fasthttp could not parse, with a JSON body,
+// and closes the connection.
+func (g *Gateway) errorHandler(rc *fasthttp.RequestCtx, err error) {
+	status, msg := fasthttp.StatusBadRequest, "Bad request"
+	var se *fasthttp.ErrSmallBuffer
+	switch {
+	case errors.As(err, &se):
+		status, msg = fasthttp.StatusRequestHeaderFieldsTooLarge, "Request header fields too large"
+	case errors.Is(err, fasthttp.ErrBodyTooLarge):
+		status, msg = fasthttp.StatusRequestEntityTooLarge, "Request size limit exceeded"
+	default:
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			status, msg = fasthttp.StatusRequestTimeout, "Request timeout"
+		}
+	}
+	g.metrics.badRequests.Inc()
+	rc.Response.Reset()
+	rc.SetStatusCode(status)
+	rc.Response.Header.SetContentTypeBytes(jsonType)
+	rc.SetBodyString(`{"message":"` + msg + `"}`)
+	rc.SetConnectionClose()
+}
+
+// Serve starts the public and admin listeners and blocks until Shutdown.
+func (g *Gateway) Serve() error {
+	cfg := g.Config()
+	ln, err := net.Listen("tcp", cfg.Listen.HTTP)
+	if err != nil {
+		return fmt.Errorf("cannot listen on %s: %w", cfg.Listen.HTTP, err)
+	}
+	g.ln = ln
+	g.server = g.newServer(cfg)
+	if cfg.Admin.Listen != "off" {
+		aln, err := net.Listen("tcp", cfg.Admin.Listen)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("cannot listen on %s (admin): %w", cfg.Admin.Listen, err)
+		}
+		g.adminLn = aln
+		g.admin = &fasthttp.Server{Handler: g.handleAdmin, ReadTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second,
+			IdleTimeout: 60 * time.Second, MaxRequestBodySize: 1 << 20, NoDefaultServerHeader: true, CloseOnShutdown: true,
+			Logger: fasthttpLogger{g.log}}
+		go func() {
+			if err := g.admin.Serve(aln); err != nil {
+				g.log.Error("admin listener stopped", "err", err)
+			}
+		}()
+	}
+	g.log.Info("edgeguard listening", "http", ln.Addr().String(), "admin", cfg.Admin.Listen, "version", Version)
+	return g.server.Serve(ln)
+}
+
+// Addr returns the public listener's address once Serve has started.
+func (g *Gateway) Addr() net.Addr {
+	if g.ln == nil {
+		return nil
+	}
+	return g.ln.Addr()
+}
+
+// AdminAddr returns the admin listener's address.
+func (g *Gateway) AdminAddr() net.Addr {
+	if g.adminLn == nil {
+		return nil
+	}
+	return g.adminLn.Addr()
+}
+
+// Shutdown stops accepting connections, lets in-flight requests finish
+// within the configured shutdown_timeout, then closes everything.
+func (g *Gateway) Shutdown() error {
+	g.draining.Store(true)
+	timeout := g.Config().Server.ShutdownTimeout
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	var err error
+	if g.server != nil {
+		err = g.server.ShutdownWithContext(ctx)
+	}
+	if g.admin != nil {
+		g.admin.ShutdownWithContext(ctx)
+	}
+	rt := g.rt.Load()
+	rt.close()
+	if al := g.accessLog.Load(); al != nil {
+		al.Close()
+	}
+	g.audit.Close()
+	return err
+}

@@ -1,0 +1,535 @@
+package proxy
+
+import (
+	"encoding/hex"
+	"errors"
+	"io"
+	"net"
+	"net/netip"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/edgeguard/edgeguard/filters"
+	"github.com/edgeguard/edgeguard/proxy/pathnorm"
+	"github.com/edgeguard/edgeguard/proxy/upstream"
+)
+
+// reqState is the pooled per-request state: the filters' Ctx plus the
+// proxy's own buffers.
+type reqState struct {
+	filters.Ctx
+	path   []byte
+	xff    [][]byte
+	limit  limitReader
+	passed int // filters whose Access continued
+	target string
+	host   []byte // the client's Host, before forwarding rewrites it
+}
+
+var statePool = sync.Pool{New: func() any {
+	s := &reqState{path: make([]byte, 0, 256)}
+	s.Scratch = make([]byte, 0, 512)
+	s.RequestID = make([]byte, 0, 64)
+	return s
+}}
+
+func (s *reqState) reset() {
+	s.Ctx.Reset()
+	s.path = s.path[:0]
+	s.xff = s.xff[:0]
+	s.limit = limitReader{}
+	s.passed = 0
+	s.target = ""
+	s.host = s.host[:0]
+}
+
+// Request-id generation: a random per-process prefix plus a counter. IDs are
+// unique, not secret.
+var (
+	ridPrefix  [16]byte
+	ridCounter atomic.Uint64
+)
+
+func init() {
+	var b [8]byte
+	if _, err := io.ReadFull(randReader, b[:]); err != nil {
+		panic(err)
+	}
+	hex.Encode(ridPrefix[:], b[:])
+}
+
+func appendRequestID(dst []byte) []byte {
+	dst = append(dst, ridPrefix[:]...)
+	dst = append(dst, '-')
+	n := ridCounter.Add(1)
+	var buf [16]byte
+	hex.Encode(buf[:], []byte{byte(n >> 56), byte(n >> 48), byte(n >> 40), byte(n >> 32), byte(n >> 24), byte(n >> 16), byte(n >> 8), byte(n)})
+	return append(dst, buf[:]...)
+}
+
+func validRequestID(b []byte) bool {
+	if len(b) == 0 || len(b) > 128 {
+		return false
+	}
+	for _, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.' || c == ':') {
+			return false
+		}
+	}
+	return true
+}
+
+var (
+	hdrRequestID      = []byte("X-Request-ID")
+	hdrXFF            = []byte("X-Forwarded-For")
+	hdrXFProto        = []byte("X-Forwarded-Proto")
+	hdrXFHost         = []byte("X-Forwarded-Host")
+	hdrXRealIP        = []byte("X-Real-IP")
+	hdrConnection     = []byte("Connection")
+	strHTTP           = []byte("http")
+	hopByHopHeaders   = []string{"Connection", "Keep-Alive", "Proxy-Connection", "TE", "Trailer", "Upgrade", "Proxy-Authorization", "Proxy-Authenticate"}
+	hopByHopResponses = []string{"Connection", "Keep-Alive", "Proxy-Connection", "Trailer", "Upgrade", "Proxy-Authenticate"}
+)
+
+// handle is the fasthttp handler of the public listener.
+func (g *Gateway) handle(rc *fasthttp.RequestCtx) {
+	rt := g.rt.Load()
+	rt.inflight.Add(1)
+	st := statePool.Get().(*reqState)
+	c := &st.Ctx
+	c.RC = rc
+	c.Start = rc.Time()
+	var r *route
+
+	g.serve(rt, st, rc, &r)
+
+	g.logPhase(rt, st, r)
+	st.reset()
+	statePool.Put(st)
+	if rt.inflight.Add(-1) == 0 && rt.retired.Load() {
+		g.retire(rt)
+	}
+}
+
+func (g *Gateway) serve(rt *runtime, st *reqState, rc *fasthttp.RequestCtx, rp **route) {
+	c := &st.Ctx
+	req := &rc.Request
+
+	// Client address: the TCP peer, or what trusted proxies say.
+	peer := peerAddr(rc)
+	trustedPeer := rt.resolver.Trusted(peer)
+	if trustedPeer {
+		st.xff = req.Header.PeekAll(rt.resolver.Header())
+		c.ClientIP = rt.resolver.Resolve(peer, st.xff)
+	} else {
+		c.ClientIP = peer
+	}
+
+	// Request ID: kept from a trusted proxy when well-formed, else generated.
+	if rid := req.Header.PeekBytes(hdrRequestID); trustedPeer && validRequestID(rid) {
+		c.RequestID = append(c.RequestID[:0], rid...)
+	} else {
+		c.RequestID = appendRequestID(c.RequestID[:0])
+		req.Header.SetBytesKV(hdrRequestID, c.RequestID)
+	}
+
+	if reason := checkFraming(&req.Header); reason != "" {
+		g.metrics.badRequests.Inc()
+		g.coreReject(st, fasthttp.StatusBadRequest, "bad_framing", "Bad request: "+reason)
+		rc.SetConnectionClose()
+		return
+	}
+
+	// One normalisation before routing and policy; see package pathnorm.
+	uri := req.Header.RequestURI()
+	path, query := splitQuery(uri)
+	var err error
+	st.path, err = pathnorm.Normalize(st.path[:0], path)
+	if err != nil {
+		g.metrics.badRequests.Inc()
+		g.coreReject(st, fasthttp.StatusBadRequest, "bad_path", "Bad request: "+err.Error())
+		return
+	}
+
+	r, name, ok := rt.router.Match(req.Header.Host(), st.path, req.Header.Method())
+	if !ok {
+		g.metrics.unmatched.Inc()
+		g.coreReject(st, fasthttp.StatusNotFound, "no_route", "no Route matched with those values")
+		return
+	}
+	*rp = r
+	c.Route, c.Service = name, r.service.Name
+	c.BodyLimit = int64(rt.cfg.Server.MaxBodySize)
+
+	// Access phase.
+	for i := range r.chain {
+		l := &r.chain[i]
+		c.CurFilter, c.CurName = i, l.name
+		switch l.f.Access(c) {
+		case filters.Continue:
+			st.passed = i + 1
+			continue
+		case filters.Respond:
+			if c.RejectedBy == "" {
+				c.RejectedBy = l.name
+			}
+			r.metrics.rejected(c.RejectedBy, c.RejectReason)
+		case filters.Drop:
+			c.RejectedBy, c.RejectReason = l.name, "dropped"
+			r.metrics.rejected(l.name, "dropped")
+			rc.SetConnectionClose()
+			rc.Response.Reset()
+			rc.Response.SetStatusCode(fasthttp.StatusForbidden)
+		}
+		g.responsePhase(st, r)
+		return
+	}
+
+	g.forward(rt, st, r, query)
+	g.responsePhase(st, r)
+}
+
+func (g *Gateway) responsePhase(st *reqState, r *route) {
+	if !r.hasResp {
+		return
+	}
+	c := &st.Ctx
+	for i := 0; i < st.passed; i++ {
+		l := &r.chain[i]
+		if l.resp != nil {
+			c.CurFilter, c.CurName = i, l.name
+			l.resp.Response(c)
+		}
+	}
+}
+
+// forward sends the request to the route's service and puts the upstream
+// response into rc.Response.
+func (g *Gateway) forward(rt *runtime, st *reqState, r *route, query []byte) {
+	c := &st.Ctx
+	rc := c.RC
+	req := &rc.Request
+
+	// Body size: a known length is checked here; a chunked body is counted
+	// while it streams and the exchange fails with 413 past the limit.
+	if cl := req.Header.ContentLength(); cl > 0 && int64(cl) > c.BodyLimit {
+		c.RejectedBy = c.BodyLimitBy
+		g.coreReject(st, fasthttp.StatusRequestEntityTooLarge, "body_too_large", "Request size limit exceeded")
+		return
+	} else if cl == -1 {
+		if bs := req.BodyStream(); bs != nil {
+			st.limit = limitReader{r: bs, left: c.BodyLimit}
+			req.SetBodyStream(&st.limit, -1)
+		}
+	}
+
+	st.host = append(st.host[:0], req.Header.Host()...)
+	prepareUpstreamRequest(rt, st, r, query)
+
+	clientClose := req.Header.ConnectionClose()
+	req.Header.ResetConnectionClose()
+	svc := r.service
+	now := time.Now()
+	for attempt := 0; ; attempt++ {
+		t := svc.Pick(now.UnixNano())
+		st.target = t.Addr
+		if !r.preserveHost {
+			req.URI().SetHost(t.Addr)
+		}
+		start := time.Now()
+		err := t.Client.Do(req, &rc.Response)
+		end := time.Now()
+		c.UpstreamDur += end.Sub(start)
+		if err == nil {
+			svc.Success(t)
+			c.UpstreamStatus = rc.Response.StatusCode()
+			break
+		}
+		rc.Response.Reset()
+		if errors.Is(err, errBodyTooLarge) {
+			c.RejectedBy = c.BodyLimitBy
+			g.coreReject(st, fasthttp.StatusRequestEntityTooLarge, "body_too_large", "Request size limit exceeded")
+			rc.SetConnectionClose()
+			return
+		}
+		status, reason := upstream.Classify(err)
+		var de *upstream.ErrDial
+		isDial := errors.As(err, &de)
+		if isDial || status == fasthttp.StatusGatewayTimeout {
+			svc.Failure(t, end.UnixNano())
+		}
+		r.metrics.upstreamError(reason)
+		if isDial && attempt < svc.Retries() && len(svc.Targets) > 1 {
+			continue
+		}
+		c.UpstreamError = reason
+		msg := "An invalid response was received from the upstream server"
+		if status == fasthttp.StatusGatewayTimeout {
+			msg = "The upstream server is timing out"
+		}
+		g.coreReject(st, status, "upstream_"+reason, msg)
+		break
+	}
+	if clientClose {
+		rc.SetConnectionClose()
+	}
+	resp := &rc.Response
+	for _, h := range hopByHopResponses {
+		resp.Header.Del(h)
+	}
+	resp.Header.ResetConnectionClose()
+	resp.Header.SetBytesKV(hdrRequestID, c.RequestID)
+}
+
+// prepareUpstreamRequest rewrites the client request in place into the
+// upstream request: normalised path, hop-by-hop headers removed,
+// X-Forwarded-* and X-Real-IP set.
+func prepareUpstreamRequest(rt *runtime, st *reqState, r *route, query []byte) {
+	c := &st.Ctx
+	req := &c.RC.Request
+	h := &req.Header
+
+	// Headers named in Connection are hop-by-hop too.
+	if conn := h.PeekBytes(hdrConnection); len(conn) > 0 {
+		for len(conn) > 0 {
+			var tok []byte
+			if i := indexByte(conn, ','); i >= 0 {
+				tok, conn = conn[:i], conn[i+1:]
+			} else {
+				tok, conn = conn, nil
+			}
+			tok = trimOWS(tok)
+			if len(tok) > 0 && !equalFold(tok, "x-request-id") {
+				h.DelBytes(tok)
+			}
+		}
+	}
+	for _, name := range hopByHopHeaders {
+		h.Del(name)
+	}
+
+	// X-Forwarded-For: appended to when the peer is a trusted proxy,
+	// replaced otherwise (an untrusted client's list is not passed on).
+	peer := peerAddr(c.RC)
+	buf := c.Scratch[:0]
+	if rt.resolver.Trusted(peer) && len(st.xff) > 0 {
+		for i, v := range st.xff {
+			if i > 0 {
+				buf = append(buf, ", "...)
+			}
+			buf = append(buf, v...)
+		}
+		buf = append(buf, ", "...)
+		h.DelBytes(hdrXFF)
+	}
+	buf = peer.AppendTo(buf)
+	h.SetBytesKV(hdrXFF, buf)
+	buf = c.ClientIP.AppendTo(buf[:0])
+	h.SetBytesKV(hdrXRealIP, buf)
+	c.Scratch = buf[:0]
+	if !rt.resolver.Trusted(peer) || len(h.PeekBytes(hdrXFProto)) == 0 {
+		if c.RC.IsTLS() {
+			h.SetBytesKV(hdrXFProto, []byte("https"))
+		} else {
+			h.SetBytesKV(hdrXFProto, strHTTP)
+		}
+	}
+	h.SetBytesKV(hdrXFHost, h.Host())
+
+	// Path: the normalised one, optionally without the route prefix.
+	p := st.path
+	if r.stripPath {
+		for _, pre := range r.prefixes {
+			if len(p) >= len(pre) && string(p[:len(pre)]) == pre {
+				p = p[len(pre):]
+				if len(p) == 0 || p[0] != '/' {
+					p = append(st.path[len(st.path):len(st.path)], '/')
+					p = append(p, st.path[len(pre):]...)
+				}
+				break
+			}
+		}
+	}
+	u := req.URI()
+	u.DisablePathNormalizing = true
+	u.SetPathBytes(p)
+	u.SetQueryStringBytes(query)
+}
+
+func indexByte(b []byte, c byte) int {
+	for i := range b {
+		if b[i] == c {
+			return i
+		}
+	}
+	return -1
+}
+
+func splitQuery(uri []byte) (path, query []byte) {
+	// absolute-form request targets are reduced to their path
+	if len(uri) > 0 && uri[0] != '/' {
+		if i := indexBytes(uri, "://"); i > 0 {
+			rest := uri[i+3:]
+			if j := indexByte(rest, '/'); j >= 0 {
+				uri = rest[j:]
+			} else {
+				uri = []byte("/")
+			}
+		}
+	}
+	for i, b := range uri {
+		if b == '?' {
+			return uri[:i], uri[i+1:]
+		}
+		if b == '#' {
+			return uri[:i], nil
+		}
+	}
+	return uri, nil
+}
+
+func indexBytes(b []byte, s string) int {
+	for i := 0; i+len(s) <= len(b); i++ {
+		if string(b[i:i+len(s)]) == s {
+			return i
+		}
+	}
+	return -1
+}
+
+func peerAddr(rc *fasthttp.RequestCtx) netip.Addr {
+	if a, ok := rc.RemoteAddr().(*net.TCPAddr); ok {
+		ip, _ := netip.AddrFromSlice(a.IP)
+		return ip.Unmap()
+	}
+	return netip.IPv4Unspecified()
+}
+
+// coreReject writes a gateway-generated error: Kong's body
+// {"message": ..., "request_id": ...}.
+func (g *Gateway) coreReject(st *reqState, status int, reason, msg string) {
+	c := &st.Ctx
+	if c.RejectedBy == "" {
+		c.RejectedBy = "core"
+	}
+	c.RejectReason = reason
+	b := c.Scratch[:0]
+	b = append(b, `{"message":`...)
+	b = filters.AppendJSONString(b, msg)
+	b = append(b, `,"request_id":"`...)
+	b = append(b, c.RequestID...)
+	b = append(b, `"}`...)
+	c.Scratch = b[:0]
+	rc := c.RC
+	rc.Response.Reset()
+	rc.Response.SetStatusCode(status)
+	rc.Response.Header.SetContentTypeBytes(jsonType)
+	rc.Response.Header.SetBytesKV(hdrRequestID, c.RequestID)
+	rc.Response.SetBody(b)
+}
+
+var jsonType = []byte("application/json; charset=utf-8")
+
+// logPhase records metrics, the access log line and runs log filters.
+func (g *Gateway) logPhase(rt *runtime, st *reqState, r *route) {
+	c := &st.Ctx
+	rc := c.RC
+	if len(rc.Response.Header.PeekBytes(hdrRequestID)) == 0 {
+		rc.Response.Header.SetBytesKV(hdrRequestID, c.RequestID)
+	}
+	now := time.Now()
+	total := now.Sub(c.Start)
+	status := rc.Response.StatusCode()
+	in := int64(rc.Request.Header.ContentLength())
+	if in < 0 {
+		in = st.limit.read
+	}
+	out := int64(rc.Response.Header.ContentLength())
+	if out < 0 {
+		out = 0
+	} else if rc.Response.BodyStream() == nil {
+		out = int64(len(rc.Response.Body()))
+	}
+	if r != nil {
+		r.metrics.observe(status, total, c.UpstreamDur, in, out)
+		if r.hasLog {
+			for i := range r.chain {
+				if l := &r.chain[i]; l.log != nil {
+					c.CurFilter, c.CurName = i, l.name
+					l.log.Log(c)
+				}
+			}
+		}
+	}
+	if al := g.accessLog.Load(); al != nil {
+		e := al.Acquire()
+		e.Time = c.Start
+		e.RequestID = append(e.RequestID[:0], c.RequestID...)
+		e.ClientIP = c.ClientIP
+		e.Method = append(e.Method[:0], rc.Request.Header.Method()...)
+		if len(st.host) > 0 {
+			e.Host = appendTrunc(e.Host[:0], st.host)
+		} else {
+			e.Host = appendTrunc(e.Host[:0], rc.Request.Header.Host())
+		}
+		if len(st.path) > 0 {
+			e.Path = appendTrunc(e.Path[:0], st.path)
+		} else {
+			e.Path = appendTrunc(e.Path[:0], rc.Request.Header.RequestURI())
+		}
+		e.UserAgent = appendTrunc(e.UserAgent[:0], rc.Request.Header.UserAgent())
+		e.Status = status
+		e.BytesIn, e.BytesOut = in, out
+		e.Route, e.Service = c.Route, c.Service
+		if c.Consumer != nil {
+			e.Consumer = c.Consumer.Username
+		}
+		e.RejectedBy, e.Reason = c.RejectedBy, c.RejectReason
+		e.Upstream, e.UpstreamErr = st.target, c.UpstreamError
+		e.TotalUS = total.Microseconds()
+		e.UpstreamUS = c.UpstreamDur.Microseconds()
+		e.GatewayUS = e.TotalUS - e.UpstreamUS
+		al.Submit(e)
+	}
+}
+
+func appendTrunc(dst, src []byte) []byte {
+	if len(src) > 2048 {
+		src = src[:2048]
+	}
+	return append(dst, src...)
+}
+
+// limitReader counts a streamed request body and fails past the limit.
+type limitReader struct {
+	r    io.Reader
+	left int64
+	read int64
+}
+
+var errBodyTooLarge = errors.New("request body exceeds the size limit")
+
+func (l *limitReader) Read(p []byte) (int, error) {
+	if l.left <= 0 {
+		// One more byte tells a body of exactly the limit from a longer one.
+		var one [1]byte
+		n, err := l.r.Read(one[:])
+		if n > 0 {
+			return 0, errBodyTooLarge
+		}
+		return 0, err
+	}
+	if int64(len(p)) > l.left {
+		p = p[:l.left]
+	}
+	n, err := l.r.Read(p)
+	l.left -= int64(n)
+	l.read += int64(n)
+	return n, err
+}
+
+var _ = strconv.Itoa

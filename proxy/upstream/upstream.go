@@ -1,0 +1,199 @@
+// Package upstream keeps the connection pools of a service's targets,
+// chooses a target per request (round robin over healthy targets) and
+// ejects targets that keep failing (passive health checks).
+//
+// A Service is safe for concurrent use. Pools survive config reloads when the
+// target and its settings are unchanged (see Registry), so a reload does not
+// drop warm keep-alive connections.
+package upstream
+
+import (
+	"errors"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// Settings are the per-service connection settings.
+type Settings struct {
+	ConnectTimeout time.Duration
+	ReadTimeout    time.Duration
+	WriteTimeout   time.Duration
+	MaxConns       int
+	KeepAlive      time.Duration
+	// Failures consecutive connection errors or timeouts eject a target for
+	// Ejection. Failures <= 0 disables ejection.
+	Failures int
+	Ejection time.Duration
+	Retries  int
+}
+
+// Target is one upstream address with its pool and health state.
+type Target struct {
+	Addr   string
+	Client *fasthttp.HostClient
+
+	fails        atomic.Int32
+	ejectedUntil atomic.Int64 // unix nanos
+	// Ejections counts how often the target was ejected.
+	Ejections atomic.Uint64
+}
+
+// Healthy reports whether the target is not ejected at now.
+func (t *Target) Healthy(now int64) bool { return t.ejectedUntil.Load() <= now }
+
+// Service is a set of targets.
+type Service struct {
+	Name     string
+	Targets  []*Target
+	settings Settings
+	next     atomic.Uint32
+	// OnEject is called (if set) when a target is ejected.
+	OnEject func(t *Target)
+}
+
+// Pick returns the next healthy target after skipping `skip` (used for
+// retries). When every target is ejected it returns the one whose ejection
+// ends first, so a service never refuses outright.
+func (s *Service) Pick(now int64) *Target {
+	n := uint32(len(s.Targets))
+	if n == 1 {
+		return s.Targets[0]
+	}
+	start := s.next.Add(1)
+	for i := uint32(0); i < n; i++ {
+		t := s.Targets[(start+i)%n]
+		if t.Healthy(now) {
+			return t
+		}
+	}
+	best := s.Targets[0]
+	for _, t := range s.Targets[1:] {
+		if t.ejectedUntil.Load() < best.ejectedUntil.Load() {
+			best = t
+		}
+	}
+	return best
+}
+
+// Retries returns how many more targets to try after a connection failure.
+func (s *Service) Retries() int { return s.settings.Retries }
+
+// Success records a good exchange with t.
+func (s *Service) Success(t *Target) {
+	if t.fails.Load() != 0 {
+		t.fails.Store(0)
+	}
+}
+
+// Failure records a connection error or timeout at now.
+func (s *Service) Failure(t *Target, now int64) {
+	if s.settings.Failures <= 0 {
+		return
+	}
+	if int(t.fails.Add(1)) >= s.settings.Failures {
+		t.fails.Store(0)
+		t.ejectedUntil.Store(now + int64(s.settings.Ejection))
+		t.Ejections.Add(1)
+		if s.OnEject != nil {
+			s.OnEject(t)
+		}
+	}
+}
+
+// ErrDial marks errors that happened before any byte was sent upstream, so
+// the request may be retried on another target.
+type ErrDial struct{ Err error }
+
+func (e *ErrDial) Error() string { return "dial: " + e.Err.Error() }
+func (e *ErrDial) Unwrap() error { return e.Err }
+
+// Classify maps an upstream error to a status (502 or 504) and a short
+// reason for logs and metrics.
+func Classify(err error) (int, string) {
+	var ne net.Error
+	switch {
+	case errors.Is(err, fasthttp.ErrTimeout), errors.Is(err, fasthttp.ErrDialTimeout),
+		errors.Is(err, os.ErrDeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
+		return fasthttp.StatusGatewayTimeout, "timeout"
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return fasthttp.StatusBadGateway, "connection_refused"
+	case errors.Is(err, fasthttp.ErrNoFreeConns):
+		return fasthttp.StatusBadGateway, "no_free_connections"
+	case errors.Is(err, fasthttp.ErrConnectionClosed), errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):
+		return fasthttp.StatusBadGateway, "connection_reset"
+	}
+	var de *ErrDial
+	if errors.As(err, &de) {
+		return fasthttp.StatusBadGateway, "connect_failed"
+	}
+	return fasthttp.StatusBadGateway, "upstream_error"
+}
+
+// Registry reuses HostClients across config reloads.
+type Registry struct {
+	mu      sync.Mutex
+	clients map[clientKey]*fasthttp.HostClient
+}
+
+type clientKey struct {
+	addr string
+	s    Settings
+}
+
+// NewRegistry returns an empty Registry.
+func NewRegistry() *Registry { return &Registry{clients: map[clientKey]*fasthttp.HostClient{}} }
+
+// NewService builds a service whose targets use pooled clients.
+func (r *Registry) NewService(name string, addrs []string, s Settings) *Service {
+	svc := &Service{Name: name, settings: s}
+	for _, a := range addrs {
+		svc.Targets = append(svc.Targets, &Target{Addr: a, Client: r.client(a, s)})
+	}
+	return svc
+}
+
+func (r *Registry) client(addr string, s Settings) *fasthttp.HostClient {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	k := clientKey{addr, s}
+	if c, ok := r.clients[k]; ok {
+		return c
+	}
+	ct := s.ConnectTimeout
+	dialer := &net.Dialer{Timeout: ct, KeepAlive: 30 * time.Second}
+	c := &fasthttp.HostClient{
+		Addr: addr,
+		Dial: func(a string) (net.Conn, error) {
+			conn, err := dialer.Dial("tcp", a)
+			if err != nil {
+				return nil, &ErrDial{Err: err}
+			}
+			return conn, nil
+		},
+		MaxConns:            s.MaxConns,
+		MaxIdleConnDuration: s.KeepAlive,
+		ReadTimeout:         s.ReadTimeout,
+		WriteTimeout:        s.WriteTimeout,
+		// Header names and paths are forwarded exactly as the gateway
+		// prepared them (already normalised once).
+		DisableHeaderNamesNormalizing: true,
+		DisablePathNormalizing:        true,
+		NoDefaultUserAgentHeader:      true,
+		// Response bodies are streamed to the client, not buffered whole.
+		StreamResponseBody: true,
+		// Only dial errors are retried (by the proxy, on another target);
+		// fasthttp's own retry covers a kept-alive connection that the
+		// upstream closed, for idempotent requests.
+		MaxIdemponentCallAttempts: 2,
+		ReadBufferSize:            8192,
+		WriteBufferSize:           8192,
+	}
+	r.clients[k] = c
+	return c
+}
