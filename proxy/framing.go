@@ -134,3 +134,21 @@ func equalFold(b []byte, s string) bool {
 	}
 	return true
 }
+
+// checkRequestLine accepts HTTP/1.0 and HTTP/1.1 (else 505) and the methods
+// of RFC 9110, PATCH and WebDAV's (else 501), so that requests other
+// parsers would read differently (RTSP, ICE, made-up methods) never pass.
+func checkRequestLine(h *fasthttp.RequestHeader) (int, string) {
+	p := h.Protocol()
+	if string(p) != "HTTP/1.1" && string(p) != "HTTP/1.0" {
+		return fasthttp.StatusHTTPVersionNotSupported, "HTTP version not supported"
+	}
+	switch string(h.Method()) {
+	case "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS",
+		"PROPFIND", "PROPPATCH", "MKCOL", "COPY", "MOVE", "LOCK", "UNLOCK", "REPORT", "SEARCH":
+		return 0, ""
+	case "CONNECT", "TRACE":
+		return fasthttp.StatusMethodNotAllowed, "Method not allowed"
+	}
+	return fasthttp.StatusNotImplemented, "Method not implemented"
+}

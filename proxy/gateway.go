@@ -29,6 +29,7 @@ import (
 	"github.com/edgeguard/edgeguard/proxy/accesslog"
 	"github.com/edgeguard/edgeguard/proxy/config"
 	"github.com/edgeguard/edgeguard/proxy/config/confnode"
+	"github.com/edgeguard/edgeguard/proxy/pathnorm"
 	"github.com/edgeguard/edgeguard/proxy/upstream"
 )
 
@@ -55,6 +56,7 @@ type Gateway struct {
 	started  time.Time
 	draining atomic.Bool
 	reloadMu sync.Mutex
+	ready    chan struct{}
 
 	// loader reloads the configuration (from the file it came from).
 	loader func() (*config.Config, *confnode.Errors)
@@ -72,7 +74,7 @@ type Options struct {
 // at once.
 func New(opts Options) (*Gateway, error) {
 	g := &Gateway{log: opts.Logger, pools: upstream.NewRegistry(), shared: filters.NewShared(),
-		metrics: newMetrics(), loader: opts.Loader, started: time.Now()}
+		metrics: newMetrics(), loader: opts.Loader, started: time.Now(), ready: make(chan struct{})}
 	if g.log == nil {
 		g.log = slog.New(slog.NewJSONHandler(os.Stderr, nil))
 	}
@@ -221,11 +223,9 @@ func (g *Gateway) applyServerLimits(cfg *config.Config) {
 func (g *Gateway) newServer(cfg *config.Config) *fasthttp.Server {
 	s := cfg.Server
 	return &fasthttp.Server{
-		Handler:      g.handle,
-		ErrorHandler: g.errorHandler,
-		ContinueHandler: func(h *fasthttp.RequestHeader) bool {
-			return int64(h.ContentLength()) <= int64(g.rt.Load().cfg.Server.MaxBodySize)
-		},
+		Handler:                      g.handle,
+		ErrorHandler:                 g.errorHandler,
+		ContinueHandler:              g.continueHandler,
 		Name:                         "",
 		NoDefaultServerHeader:        true,
 		ReadTimeout:                  s.ReadTimeout,
@@ -245,6 +245,26 @@ func (g *Gateway) newServer(cfg *config.Config) *fasthttp.Server {
 		TCPKeepalive:                 true,
 		Logger:                       fasthttpLogger{g.log},
 	}
+}
+
+// continueHandler decides on `Expect: 100-continue` before the body is
+// read: a length over the server's or the route's limit gets 417, as Kong.
+func (g *Gateway) continueHandler(h *fasthttp.RequestHeader) bool {
+	rt := g.rt.Load()
+	cl := int64(h.ContentLength())
+	if cl > int64(rt.cfg.Server.MaxBodySize) {
+		return false
+	}
+	path, _ := splitQuery(h.RequestURI())
+	var buf [256]byte
+	norm, err := pathnorm.Normalize(buf[:0], path)
+	if err != nil {
+		return true // the handler answers 400
+	}
+	if r, _, ok := rt.router.Match(h.Host(), norm, h.Method()); ok && r.bodyLimit > 0 && cl > r.bodyLimit {
+		return false
+	}
+	return true
 }
 
 type fasthttpLogger struct{ l *slog.Logger }
@@ -303,8 +323,12 @@ func (g *Gateway) Serve() error {
 		}()
 	}
 	g.log.Info("edgeguard listening", "http", ln.Addr().String(), "admin", cfg.Admin.Listen, "version", Version)
+	close(g.ready)
 	return g.server.Serve(ln)
 }
+
+// Ready is closed once the listeners are open.
+func (g *Gateway) Ready() <-chan struct{} { return g.ready }
 
 // Addr returns the public listener's address once Serve has started.
 func (g *Gateway) Addr() net.Addr {

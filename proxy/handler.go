@@ -25,7 +25,9 @@ type reqState struct {
 	path   []byte
 	xff    [][]byte
 	limit  limitReader
-	passed int // filters whose Access continued
+	pre    []byte       // first bytes of a chunked body, read before forwarding
+	multi  prefixReader // pre, then the rest of the stream
+	passed int          // filters whose Access continued
 	target string
 	host   []byte // the client's Host, before forwarding rewrites it
 }
@@ -42,6 +44,7 @@ func (s *reqState) reset() {
 	s.path = s.path[:0]
 	s.xff = s.xff[:0]
 	s.limit = limitReader{}
+	s.multi = prefixReader{}
 	s.passed = 0
 	s.target = ""
 	s.host = s.host[:0]
@@ -137,6 +140,12 @@ func (g *Gateway) serve(rt *runtime, st *reqState, rc *fasthttp.RequestCtx, rp *
 		req.Header.SetBytesKV(hdrRequestID, c.RequestID)
 	}
 
+	if status, reason := checkRequestLine(&req.Header); status != 0 {
+		g.metrics.badRequests.Inc()
+		g.coreReject(st, status, "bad_request_line", reason)
+		rc.SetConnectionClose()
+		return
+	}
 	if reason := checkFraming(&req.Header); reason != "" {
 		g.metrics.badRequests.Inc()
 		g.coreReject(st, fasthttp.StatusBadRequest, "bad_framing", "Bad request: "+reason)
@@ -221,9 +230,8 @@ func (g *Gateway) forward(rt *runtime, st *reqState, r *route, query []byte) {
 		g.coreReject(st, fasthttp.StatusRequestEntityTooLarge, "body_too_large", "Request size limit exceeded")
 		return
 	} else if cl == -1 {
-		if bs := req.BodyStream(); bs != nil {
-			st.limit = limitReader{r: bs, left: c.BodyLimit}
-			req.SetBodyStream(&st.limit, -1)
+		if !g.prepareChunked(st) {
+			return
 		}
 	}
 
@@ -250,9 +258,15 @@ func (g *Gateway) forward(rt *runtime, st *reqState, r *route, query []byte) {
 			break
 		}
 		rc.Response.Reset()
-		if errors.Is(err, errBodyTooLarge) {
+		if errors.Is(err, errBodyTooLarge) || st.limit.err == errBodyTooLarge {
 			c.RejectedBy = c.BodyLimitBy
 			g.coreReject(st, fasthttp.StatusRequestEntityTooLarge, "body_too_large", "Request size limit exceeded")
+			rc.SetConnectionClose()
+			return
+		}
+		if st.limit.err != nil && st.limit.err != io.EOF {
+			// The client's body broke off or was malformed mid-stream.
+			g.coreReject(st, fasthttp.StatusBadRequest, "bad_body", "Bad request: invalid request body")
 			rc.SetConnectionClose()
 			return
 		}
@@ -278,6 +292,13 @@ func (g *Gateway) forward(rt *runtime, st *reqState, r *route, query []byte) {
 		rc.SetConnectionClose()
 	}
 	resp := &rc.Response
+	for conn := resp.Header.PeekBytes(hdrConnection); len(conn) > 0; {
+		var tok []byte
+		tok, conn = nextToken(conn)
+		if len(tok) > 0 && !equalFold(tok, "close") && !equalFold(tok, "keep-alive") {
+			resp.Header.DelBytes(tok)
+		}
+	}
 	for _, h := range hopByHopResponses {
 		resp.Header.Del(h)
 	}
@@ -294,18 +315,11 @@ func prepareUpstreamRequest(rt *runtime, st *reqState, r *route, query []byte) {
 	h := &req.Header
 
 	// Headers named in Connection are hop-by-hop too.
-	if conn := h.PeekBytes(hdrConnection); len(conn) > 0 {
-		for len(conn) > 0 {
-			var tok []byte
-			if i := indexByte(conn, ','); i >= 0 {
-				tok, conn = conn[:i], conn[i+1:]
-			} else {
-				tok, conn = conn, nil
-			}
-			tok = trimOWS(tok)
-			if len(tok) > 0 && !equalFold(tok, "x-request-id") {
-				h.DelBytes(tok)
-			}
+	for conn := h.PeekBytes(hdrConnection); len(conn) > 0; {
+		var tok []byte
+		tok, conn = nextToken(conn)
+		if len(tok) > 0 && !equalFold(tok, "x-request-id") {
+			h.DelBytes(tok)
 		}
 	}
 	for _, name := range hopByHopHeaders {
@@ -354,10 +368,19 @@ func prepareUpstreamRequest(rt *runtime, st *reqState, r *route, query []byte) {
 			}
 		}
 	}
+	h.SetNoDefaultContentType(true)
 	u := req.URI()
 	u.DisablePathNormalizing = true
 	u.SetPathBytes(p)
 	u.SetQueryStringBytes(query)
+}
+
+// nextToken splits the first comma-separated token off a header value.
+func nextToken(v []byte) (tok, rest []byte) {
+	if i := indexByte(v, ','); i >= 0 {
+		return trimOWS(v[:i]), v[i+1:]
+	}
+	return trimOWS(v), nil
 }
 
 func indexByte(b []byte, c byte) int {
@@ -504,24 +527,91 @@ func appendTrunc(dst, src []byte) []byte {
 	return append(dst, src...)
 }
 
-// limitReader counts a streamed request body and fails past the limit.
+// chunkPrefetch is how much of a chunked body is read (and its framing
+// checked) before anything is sent upstream. A body that ends within it is
+// forwarded with a Content-Length, and a malformed one gets 400 without
+// reaching the upstream; a longer one streams, and an error past this point
+// fails the upstream exchange (the upstream sees a truncated body and a
+// closed connection, never the client's own framing).
+const chunkPrefetch = 64 << 10
+
+// prepareChunked reads up to chunkPrefetch bytes of a chunked body. It
+// reports whether the request may go on; otherwise the response is written.
+func (g *Gateway) prepareChunked(st *reqState) bool {
+	c := &st.Ctx
+	req := &c.RC.Request
+	bs := req.BodyStream()
+	if bs == nil {
+		return true
+	}
+	st.limit = limitReader{r: bs, left: c.BodyLimit}
+	if cap(st.pre) < chunkPrefetch {
+		st.pre = make([]byte, chunkPrefetch)
+	}
+	buf := st.pre[:chunkPrefetch]
+	n, err := io.ReadFull(&st.limit, buf)
+	switch {
+	case err == io.EOF || err == io.ErrUnexpectedEOF:
+		req.SetBody(buf[:n])
+		req.Header.SetContentLength(n)
+		return true
+	case err == nil:
+		st.multi = prefixReader{pre: buf[:n], r: &st.limit}
+		req.SetBodyStream(&st.multi, -1)
+		return true
+	case err == errBodyTooLarge:
+		c.RejectedBy = c.BodyLimitBy
+		g.coreReject(st, fasthttp.StatusRequestEntityTooLarge, "body_too_large", "Request size limit exceeded")
+	default:
+		g.coreReject(st, fasthttp.StatusBadRequest, "bad_body", "Bad request: invalid chunked body")
+	}
+	c.RC.SetConnectionClose()
+	return false
+}
+
+// prefixReader yields pre, then r.
+type prefixReader struct {
+	pre []byte
+	r   io.Reader
+}
+
+func (p *prefixReader) Read(b []byte) (int, error) {
+	if len(p.pre) > 0 {
+		n := copy(b, p.pre)
+		p.pre = p.pre[n:]
+		return n, nil
+	}
+	return p.r.Read(b)
+}
+
+// limitReader counts a streamed request body and fails past the limit. It
+// remembers the first error of the client stream.
 type limitReader struct {
 	r    io.Reader
 	left int64
 	read int64
+	err  error
 }
 
 var errBodyTooLarge = errors.New("request body exceeds the size limit")
 
 func (l *limitReader) Read(p []byte) (int, error) {
+	if l.err != nil {
+		return 0, l.err
+	}
 	if l.left <= 0 {
 		// One more byte tells a body of exactly the limit from a longer one.
 		var one [1]byte
 		n, err := l.r.Read(one[:])
 		if n > 0 {
-			return 0, errBodyTooLarge
+			l.err = errBodyTooLarge
+		} else {
+			l.err = err
 		}
-		return 0, err
+		if l.err == nil {
+			return 0, nil
+		}
+		return 0, l.err
 	}
 	if int64(len(p)) > l.left {
 		p = p[:l.left]
@@ -529,6 +619,9 @@ func (l *limitReader) Read(p []byte) (int, error) {
 	n, err := l.r.Read(p)
 	l.left -= int64(n)
 	l.read += int64(n)
+	if err != nil {
+		l.err = err
+	}
 	return n, err
 }
 

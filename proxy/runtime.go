@@ -50,6 +50,8 @@ type route struct {
 	preserveHost bool
 	prefixes     []string
 	metrics      *routeMetrics
+	// bodyLimit is the smallest limit of the chain's body limiters (0: none).
+	bodyLimit int64
 }
 
 // compile builds a runtime from cfg. Problems (including every plugin's
@@ -148,6 +150,9 @@ func (g *Gateway) compile(cfg *config.Config, errs *confnode.Errors) *runtime {
 			return filters.OrderOf(cr.chain[a].kind) < filters.OrderOf(cr.chain[b].kind)
 		})
 		for _, l := range cr.chain {
+			if bl, ok := l.f.(interface{ Limit() int64 }); ok && (cr.bodyLimit == 0 || bl.Limit() < cr.bodyLimit) {
+				cr.bodyLimit = bl.Limit()
+			}
 			cr.hasResp = cr.hasResp || l.resp != nil
 			cr.hasLog = cr.hasLog || l.log != nil
 		}

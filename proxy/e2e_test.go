@@ -1,0 +1,475 @@
+package proxy
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+const twoRoutes = `
+services:
+  - {name: api, targets: ["@B1@"]}
+  - {name: admin, targets: ["@B2@"]}
+routes:
+  - {name: api, paths: ["/"], service: api}
+  - {name: admin, paths: ["/admin"], service: admin}
+  - {name: v1, hosts: ["api.example.com", "*.example.org"], paths: ["/v1"], service: admin, methods: [POST]}
+`
+
+func TestRoutingAnd404(t *testing.T) {
+	api, admin := startBackend(t, "api"), startBackend(t, "admin")
+	g := startGateway(t, strings.Replace(twoRoutes, `paths: ["/"], service: api`, `paths: ["/pub"], service: api`, 1), api, admin)
+
+	if e := do(t, "GET", g.url+"/pub/x?q=1", nil, nil).echo(t); e.Backend != "api" || e.URI != "/pub/x?q=1" {
+		t.Fatalf("got %+v", e)
+	}
+	if e := do(t, "GET", g.url+"/admin/users", nil, nil).echo(t); e.Backend != "admin" {
+		t.Fatalf("got %+v", e)
+	}
+	if e := do(t, "POST", g.url+"/v1/x", map[string]string{"Host": "API.example.com"}, nil).echo(t); e.Backend != "admin" {
+		t.Fatalf("exact host: %+v", e)
+	}
+	if e := do(t, "POST", g.url+"/v1/x", map[string]string{"Host": "a.example.org:8080"}, nil).echo(t); e.Backend != "admin" {
+		t.Fatalf("wildcard host: %+v", e)
+	}
+	for _, tc := range []struct{ method, path, host string }{
+		{"GET", "/nothing", ""}, {"GET", "/v1/x", "api.example.com"}, {"POST", "/v1/x", "other.com"},
+	} {
+		r := do(t, tc.method, g.url+tc.path, map[string]string{"Host": tc.host}, nil)
+		if r.status != 404 || !strings.Contains(r.header.Get("Content-Type"), "application/json") {
+			t.Fatalf("%v: want JSON 404, got %d %s", tc, r.status, r.body)
+		}
+		var m map[string]string
+		if json.Unmarshal(r.body, &m) != nil || m["message"] == "" || m["request_id"] != r.header.Get("X-Request-ID") {
+			t.Fatalf("404 body %s", r.body)
+		}
+	}
+}
+
+func TestNormalisationBypass(t *testing.T) {
+	api, admin := startBackend(t, "api"), startBackend(t, "admin")
+	g := startGateway(t, twoRoutes, api, admin)
+	addr := g.Addr().String()
+	// Each of these must either reach the admin route with path /admin... or be refused.
+	toAdmin := []string{"//admin", "/./admin", "/v1/../admin", "/%61dmin", "/%2e/admin", "/x/%2E%2E/admin", "///admin//users", "/admin/./"}
+	for _, p := range toAdmin {
+		out := raw(t, addr, "GET "+p+" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+		if !strings.HasPrefix(out, "HTTP/1.1 200") || !strings.Contains(out, `"backend":"admin"`) || !strings.Contains(out, `"uri":"/admin`) {
+			t.Errorf("%s: did not reach /admin normalised:\n%s", p, out)
+		}
+	}
+	refused := []string{"/admin%2f..", "/admin%2F", "/x%2f../admin", "/\\admin", "/%5cadmin", "/admin%00", "/%C0%AEadmin", "/%c0%af..%c0%afadmin", "/%E0%80%AE%E0%80%AE/admin"}
+	for _, p := range refused {
+		out := raw(t, addr, "GET "+p+" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+		if !strings.HasPrefix(out, "HTTP/1.1 400") {
+			t.Errorf("%q: want 400, got:\n%s", p, out)
+		}
+	}
+	if api.hits.Load() != 0 {
+		t.Errorf("api backend got %d requests; none should have gone there", api.hits.Load())
+	}
+}
+
+func TestForwardedHeaders(t *testing.T) {
+	b := startBackend(t, "api")
+	g := startGateway(t, `
+trusted_proxies: ["127.0.0.1/32"]
+services: [{name: api, targets: ["@B1@"]}]
+routes: [{name: api, paths: ["/"], service: api}]
+`, b)
+	// From 127.0.0.1 (trusted): the right-most untrusted XFF entry is the client.
+	r := do(t, "GET", g.url+"/x", map[string]string{"X-Forwarded-For": "6.6.6.6, 198.51.100.7", "Connection": "X-Hop", "X-Hop": "1", "Keep-Alive": "1", "Proxy-Authorization": "secret", "X-Request-ID": "abc-123"}, nil)
+	e := r.echo(t)
+	if e.Headers["X-Real-Ip"] != "198.51.100.7" || e.Headers["X-Forwarded-For"] != "6.6.6.6, 198.51.100.7, 127.0.0.1" {
+		t.Fatalf("trusted peer: %v", e.Headers)
+	}
+	for _, h := range []string{"X-Hop", "Keep-Alive", "Proxy-Authorization"} {
+		if _, ok := e.Headers[h]; ok {
+			t.Errorf("hop-by-hop %s forwarded", h)
+		}
+	}
+	if e.Headers["X-Request-Id"] != "abc-123" || r.header.Get("X-Request-ID") != "abc-123" {
+		t.Errorf("request id from trusted proxy not kept: %v / %v", e.Headers["X-Request-Id"], r.header.Get("X-Request-ID"))
+	}
+	if e.Headers["X-Forwarded-Proto"] != "http" || e.Headers["X-Forwarded-Host"] == "" {
+		t.Errorf("x-forwarded-*: %v", e.Headers)
+	}
+
+	// From 127.0.0.2 (untrusted): XFF is ignored and replaced, the request id regenerated.
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.2")}}
+	cl := &http.Client{Transport: &http.Transport{DialContext: d.DialContext}}
+	req, _ := http.NewRequest("GET", g.url+"/x", nil)
+	req.Header.Set("X-Forwarded-For", "10.0.0.1")
+	req.Header.Set("X-Real-IP", "10.0.0.1")
+	req.Header.Set("X-Request-ID", "spoofed")
+	res, err := cl.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	var e2 echo
+	json.Unmarshal(body, &e2)
+	if e2.Headers["X-Real-Ip"] != "127.0.0.2" || e2.Headers["X-Forwarded-For"] != "127.0.0.2" || e2.Headers["X-Request-Id"] == "spoofed" {
+		t.Fatalf("untrusted peer: %v", e2.Headers)
+	}
+	if res.Header.Get("X-Request-ID") != e2.Headers["X-Request-Id"] {
+		t.Errorf("request id returned %q, sent upstream %q", res.Header.Get("X-Request-ID"), e2.Headers["X-Request-Id"])
+	}
+
+	// Response hop-by-hop headers are not passed back.
+	r = do(t, "GET", g.url+"/hop", nil, nil)
+	if r.header.Get("X-Secret") != "" || r.header.Get("Keep-Alive") != "" {
+		t.Errorf("response hop-by-hop leaked: %v", r.header)
+	}
+}
+
+func TestUpstreamErrors(t *testing.T) {
+	b := startBackend(t, "api")
+	dead, _ := net.Listen("tcp", "127.0.0.1:0")
+	deadAddr := dead.Addr().String()
+	dead.Close()
+	g := startGateway(t, `
+services:
+  - {name: slow, targets: ["@B1@"], read_timeout: 200ms}
+  - {name: dead, targets: ["`+deadAddr+`"], connect_timeout: 500ms}
+routes:
+  - {name: slow, paths: ["/sleep"], service: slow}
+  - {name: dead, paths: ["/dead"], service: dead}
+`, b)
+	r := do(t, "GET", g.url+"/sleep?ms=1000", nil, nil)
+	if r.status != 504 || !bytes.Contains(r.body, []byte(`"message"`)) {
+		t.Fatalf("timeout: want 504 JSON, got %d %s", r.status, r.body)
+	}
+	r = do(t, "GET", g.url+"/dead", nil, nil)
+	if r.status != 502 || !bytes.Contains(r.body, []byte(`"message"`)) {
+		t.Fatalf("refused: want 502 JSON, got %d %s", r.status, r.body)
+	}
+	if r := do(t, "GET", g.url+"/sleep?ms=10", nil, nil); r.status != 200 {
+		t.Fatalf("fast request after a timeout: %d", r.status)
+	}
+}
+
+func TestPassiveEjection(t *testing.T) {
+	good := startBackend(t, "good")
+	dead, _ := net.Listen("tcp", "127.0.0.1:0")
+	deadAddr := dead.Addr().String()
+	dead.Close()
+	g := startGateway(t, `
+services:
+  - name: api
+    targets: ["@B1@", "`+deadAddr+`"]
+    retries: 1
+    healthchecks: {passive: {failures: 2, ejection: 30s}}
+routes: [{name: api, paths: ["/"], service: api}]
+`, good)
+	for i := 0; i < 20; i++ {
+		if r := do(t, "GET", g.url+"/x", nil, nil); r.status != 200 {
+			t.Fatalf("request %d failed with %d: the healthy target must serve", i, r.status)
+		}
+	}
+	r := do(t, "GET", g.admin+"/status", nil, nil)
+	if !strings.Contains(string(r.body), `"ejected": [`+"\n"+`        "`+deadAddr) {
+		t.Fatalf("dead target not ejected: %s", r.body)
+	}
+	m := do(t, "GET", g.admin+"/metrics", nil, nil)
+	if !strings.Contains(string(m.body), `edgeguard_upstream_ejections_total{service="api",target="`+deadAddr+`"} 1`) {
+		t.Fatalf("ejection metric missing")
+	}
+}
+
+func TestSizeLimiting(t *testing.T) {
+	b := startBackend(t, "api")
+	g := startGateway(t, `
+services: [{name: api, targets: ["@B1@"]}]
+routes:
+  - {name: limited, paths: ["/limited"], service: api, plugins: [small]}
+  - {name: strict, paths: ["/strict"], service: api, plugins: [needlen]}
+  - {name: open, paths: ["/open"], service: api}
+plugins:
+  - {name: small, plugin: request-size-limiting, config: {allowed_payload_size: 1, size_unit: kilobytes}}
+  - {name: needlen, plugin: request-size-limiting, config: {allowed_payload_size: 10, size_unit: megabytes, require_content_length: true}}
+`, b)
+	addr := g.Addr().String()
+	// Content-Length over the limit: 413 before anything is forwarded.
+	before := b.hits.Load()
+	r := do(t, "POST", g.url+"/limited", nil, strings.NewReader(strings.Repeat("x", 1025)))
+	if r.status != 413 || !strings.Contains(string(r.body), "Request size limit exceeded") {
+		t.Fatalf("CL over: %d %s", r.status, r.body)
+	}
+	if b.hits.Load() != before {
+		t.Fatal("oversized body reached the backend")
+	}
+	if r := do(t, "POST", g.url+"/limited", nil, strings.NewReader(strings.Repeat("x", 1024))); r.status != 200 || r.echo(t).BodyLen != 1024 {
+		t.Fatalf("exactly at the limit: %d", r.status)
+	}
+	// Chunked over the limit: counted while streaming, 413, connection closed.
+	chunk := strings.Repeat("y", 600)
+	out := raw(t, addr, "POST /limited HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n258\r\n"+chunk+"\r\n258\r\n"+chunk+"\r\n0\r\n\r\n")
+	if !strings.HasPrefix(out, "HTTP/1.1 413") {
+		t.Fatalf("chunked over limit: %s", out)
+	}
+	out = raw(t, addr, "POST /limited HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n258\r\n"+chunk+"\r\n0\r\n\r\n")
+	if !strings.HasPrefix(out, "HTTP/1.1 200") || !strings.Contains(out, `"body_len":600`) {
+		t.Fatalf("chunked under limit: %s", out)
+	}
+	// require_content_length: 411 without a length, chunked is measured instead.
+	out = raw(t, addr, "POST /strict HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+	if !strings.HasPrefix(out, "HTTP/1.1 411") {
+		t.Fatalf("missing length: %s", out)
+	}
+	out = raw(t, addr, "POST /strict HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc")
+	if !strings.HasPrefix(out, "HTTP/1.1 200") {
+		t.Fatalf("with length: %s", out)
+	}
+	// Expect: 100-continue with a too-large length: 417 (Kong).
+	out = raw(t, addr, "POST /limited HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\nExpect: 100-continue\r\n\r\n")
+	if !strings.Contains(out, "HTTP/1.1 417") {
+		t.Fatalf("expect: %s", out)
+	}
+	// A large body streams through without a limit on /open (50 MB, checked by hash).
+	big := bytes.Repeat([]byte("0123456789abcdef"), 50<<16)
+	sum := sha256.Sum256(big)
+	r = do(t, "POST", g.url+"/open", nil, bytes.NewReader(big))
+	if e := r.echo(t); e.BodyLen != len(big) || e.BodySHA != hex.EncodeToString(sum[:]) {
+		t.Fatalf("large body: got %d bytes", e.BodyLen)
+	}
+	// And a large response streams back.
+	r = do(t, "GET", g.url+"/open/../big?n=20000000", nil, nil)
+	_ = r
+	res, err := httpClient.Get(g.url + "/open")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+}
+
+func TestLargeResponseStreams(t *testing.T) {
+	b := startBackend(t, "api")
+	g := startGateway(t, `
+services: [{name: api, targets: ["@B1@"]}]
+routes: [{name: api, paths: ["/"], service: api}]
+`, b)
+	res, err := httpClient.Get(g.url + "/big?n=30000000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, _ := io.Copy(io.Discard, res.Body)
+	res.Body.Close()
+	if n != 30000000 {
+		t.Fatalf("got %d bytes", n)
+	}
+}
+
+func TestReloadUnderLoad(t *testing.T) {
+	b1, b2 := startBackend(t, "one"), startBackend(t, "two")
+	cfg := func(name string) string {
+		return `
+services: [{name: api, targets: ["@B1@"]}, {name: other, targets: ["@B2@"]}]
+routes: [{name: ` + name + `, paths: ["/"], service: ` + map[string]string{"r1": "api", "r2": "other"}[name] + `}]
+`
+	}
+	g := startGateway(t, cfg("r1"), b1, b2)
+	var ok, failed atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := 0; w < 8; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				res, err := httpClient.Get(g.url + "/sleep?ms=2")
+				if err != nil {
+					failed.Add(1)
+					continue
+				}
+				io.Copy(io.Discard, res.Body)
+				res.Body.Close()
+				if res.StatusCode == 200 {
+					ok.Add(1)
+				} else {
+					failed.Add(1)
+				}
+			}
+		}()
+	}
+	for i := 0; i < 20; i++ {
+		name := []string{"r1", "r2"}[i%2]
+		g.rewrite(t, cfg(name), b1, b2)
+		if err := g.Reload(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// An invalid file is rejected and the old config keeps serving.
+	g.rewrite(t, "services: [{name: api, targets: [\"nope\"]}]\nroutes: [{name: x, service: missing, plugins: [ghost]}]\n")
+	err := g.Reload()
+	if err == nil || !strings.Contains(err.Error(), "edgeguard.yaml:") {
+		t.Fatalf("invalid reload: %v", err)
+	}
+	time.Sleep(50 * time.Millisecond)
+	close(stop)
+	wg.Wait()
+	if failed.Load() != 0 || ok.Load() < 100 {
+		t.Fatalf("reload under load: %d ok, %d failed", ok.Load(), failed.Load())
+	}
+	t.Logf("reload under load: %d requests, 0 failed, 20 reloads", ok.Load())
+	// Admin reload with the bad file answers 422 with the errors.
+	r := do(t, "POST", g.admin+"/reload", nil, nil)
+	if r.status != 422 || !strings.Contains(string(r.body), "no service named") {
+		t.Fatalf("admin reload of a bad file: %d %s", r.status, r.body)
+	}
+}
+
+func TestGracefulShutdown(t *testing.T) {
+	b := startBackend(t, "api")
+	g := startGateway(t, `
+server: {shutdown_timeout: 5s}
+services: [{name: api, targets: ["@B1@"]}]
+routes: [{name: api, paths: ["/"], service: api}]
+`, b)
+	var wg sync.WaitGroup
+	var ok atomic.Int64
+	for i := 0; i < 10; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res, err := http.Get(g.url + "/sleep?ms=500")
+			if err == nil {
+				io.Copy(io.Discard, res.Body)
+				res.Body.Close()
+				if res.StatusCode == 200 {
+					ok.Add(1)
+				}
+			}
+		}()
+	}
+	time.Sleep(150 * time.Millisecond)
+	done := make(chan error)
+	go func() { done <- g.Shutdown() }()
+	wg.Wait()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if ok.Load() != 10 {
+		t.Fatalf("%d of 10 in-flight requests completed", ok.Load())
+	}
+	if _, err := net.DialTimeout("tcp", g.Addr().String(), 200*time.Millisecond); err == nil {
+		t.Fatal("still accepting after shutdown")
+	}
+}
+
+func TestAdminAuth(t *testing.T) {
+	b := startBackend(t, "api")
+	os.Setenv("TEST_ADMIN_TOKEN", "s3cret-token-0123456789")
+	g := startGateway(t, `
+listen: {http: "127.0.0.1:0"}
+admin: {listen: "127.0.0.1:0", token: "${TEST_ADMIN_TOKEN}", allow: ["127.0.0.1/32"], audit_log: "@DIR@/audit.log"}
+services: [{name: api, targets: ["@B1@"]}]
+routes: [{name: api, paths: ["/"], service: api}]
+`, b)
+	if r := do(t, "GET", g.admin+"/status", nil, nil); r.status != 401 || r.header.Get("WWW-Authenticate") == "" {
+		t.Fatalf("no token: %d", r.status)
+	}
+	if r := do(t, "GET", g.admin+"/status", map[string]string{"Authorization": "Bearer wrong"}, nil); r.status != 401 {
+		t.Fatalf("wrong token: %d", r.status)
+	}
+	auth := map[string]string{"Authorization": "Bearer s3cret-token-0123456789"}
+	if r := do(t, "GET", g.admin+"/status", auth, nil); r.status != 200 || !strings.Contains(string(r.body), `"routes": 1`) {
+		t.Fatalf("good token: %d %s", r.status, r.body)
+	}
+	if r := do(t, "GET", g.admin+"/healthz", nil, nil); r.status != 200 {
+		t.Fatalf("healthz: %d", r.status)
+	}
+	if r := do(t, "GET", g.admin+"/readyz", nil, nil); r.status != 200 {
+		t.Fatalf("readyz: %d", r.status)
+	}
+	if r := do(t, "POST", g.admin+"/reload", auth, nil); r.status != 200 {
+		t.Fatalf("reload: %d %s", r.status, r.body)
+	}
+	do(t, "GET", g.url+"/x", nil, nil)
+	m := do(t, "GET", g.admin+"/metrics", auth, nil)
+	for _, want := range []string{`edgeguard_http_requests_total{route="api",service="api",code="200"} 1`, `edgeguard_request_duration_seconds_bucket{route="api",service="api",le=`, `edgeguard_config_reloads_total{result="success"} 1`} {
+		if !strings.Contains(string(m.body), want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+	// Requests from a network outside admin.allow are refused even with the token.
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.2")}}
+	cl := &http.Client{Transport: &http.Transport{DialContext: d.DialContext}}
+	req, _ := http.NewRequest("GET", g.admin+"/status", nil)
+	req.Header.Set("Authorization", "Bearer s3cret-token-0123456789")
+	res, err := cl.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 403 {
+		t.Fatalf("outside allow list: %d", res.StatusCode)
+	}
+	// The audit log has every call with who and result.
+	g.Shutdown()
+	audit, _ := os.ReadFile(strings.Replace(g.file, "edgeguard.yaml", "audit.log", 1))
+	lines := strings.Split(strings.TrimSpace(string(audit)), "\n")
+	if len(lines) != 8 {
+		t.Fatalf("audit log has %d lines, want 8:\n%s", len(lines), audit)
+	}
+	for _, want := range []string{`"result":"denied_token"`, `"who":"token","method":"POST","path":"/reload","status":200`, `"result":"denied_network"`} {
+		if !strings.Contains(string(audit), want) {
+			t.Errorf("audit log lacks %s", want)
+		}
+	}
+}
+
+func TestAdminRefusesPublicWithoutToken(t *testing.T) {
+	dir := t.TempDir()
+	f := dir + "/c.yaml"
+	os.WriteFile(f, []byte("admin: {listen: \"0.0.0.0:8001\"}\nservices: [{name: a, targets: [\"127.0.0.1:1\"]}]\nroutes: [{name: a, service: a}]\n"), 0o600)
+	err := Check(func() (*configT, *errsT) { return loadT(f) })
+	if err == nil || !strings.Contains(err.Error(), "c.yaml:1:") || !strings.Contains(err.Error(), "admin.token") {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestAccessLogLine(t *testing.T) {
+	b := startBackend(t, "api")
+	g := startGateway(t, `
+services: [{name: api, targets: ["@B1@"]}]
+routes: [{name: api, paths: ["/"], service: api}]
+`, b)
+	do(t, "GET", g.url+"/x?y=1", map[string]string{"User-Agent": "tester/1"}, nil)
+	do(t, "GET", g.url+"/a%2fb", nil, nil)
+	g.Shutdown()
+	data, _ := os.ReadFile(strings.Replace(g.file, "edgeguard.yaml", "access.log", 1))
+	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("want 2 lines: %s", data)
+	}
+	var ok, bad map[string]any
+	json.Unmarshal([]byte(lines[0]), &ok)
+	json.Unmarshal([]byte(lines[1]), &bad)
+	if ok["status"] != 200.0 || ok["route"] != "api" || ok["path"] != "/x" || ok["user_agent"] != "tester/1" || ok["client_ip"] != "127.0.0.1" {
+		t.Errorf("accepted line: %s", lines[0])
+	}
+	if bad["status"] != 400.0 || bad["rejected_by"] != "core" || bad["reason"] != "bad_path" {
+		t.Errorf("rejected line: %s", lines[1])
+	}
+}
+
+var _ = context.Background
