@@ -364,9 +364,46 @@ func editDistance(a, b string) int {
 	return prev[len(b)]
 }
 
+// NodeError is an error a custom UnmarshalYAML returns to have it reported
+// at the node's place with its field path.
+type NodeError struct {
+	Node *yaml.Node
+	Msg  string
+}
+
+func (e *NodeError) Error() string { return e.Msg }
+
+// pathTo returns the field path of target below y (relative to base).
+func pathTo(y, target *yaml.Node, base string) (string, bool) {
+	if y == target {
+		return base, true
+	}
+	switch y.Kind {
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(y.Content); i += 2 {
+			if p, ok := pathTo(y.Content[i+1], target, joinPath(base, y.Content[i].Value)); ok {
+				return p, true
+			}
+		}
+	case yaml.SequenceNode:
+		for i, c := range y.Content {
+			if p, ok := pathTo(c, target, fmt.Sprintf("%s[%d]", base, i)); ok {
+				return p, true
+			}
+		}
+	}
+	return "", false
+}
+
 // typeErrors converts yaml.v3 decoding errors ("line 3: cannot unmarshal ...")
 // into positioned errors.
 func (n Node) typeErrors(err error) {
+	var ne *NodeError
+	if errors.As(err, &ne) {
+		path, _ := pathTo(n.Y, ne.Node, n.Path)
+		n.Errs.Add(&Error{File: n.File, Line: ne.Node.Line, Col: ne.Node.Column, Path: path, Msg: ne.Msg})
+		return
+	}
 	var te *yaml.TypeError
 	if errors.As(err, &te) {
 		for _, m := range te.Errors {
@@ -522,7 +559,7 @@ type Size int64
 func (s *Size) UnmarshalYAML(v *yaml.Node) error {
 	n, err := ParseSize(v.Value)
 	if err != nil {
-		return fmt.Errorf("line %d: %v", v.Line, err)
+		return &NodeError{Node: v, Msg: err.Error()}
 	}
 	*s = Size(n)
 	return nil

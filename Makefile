@@ -1,0 +1,50 @@
+# edgeguard — entry points. `make run` serves the embedded quickstart;
+# `make test` is what CI runs.
+GO       ?= go
+BIN      ?= bin/edgeguard
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS  := -s -w -X github.com/edgeguard/edgeguard/proxy.Version=$(VERSION)
+FUZZTIME ?= 30s
+RATE     ?= 2000
+DURATION ?= 10s
+
+.PHONY: build run test test-short bench fuzz lint loadtest peerbench clean
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/edgeguard
+
+run: build
+	./$(BIN) run
+
+test:
+	$(GO) vet ./...
+	$(GO) test -count=1 -timeout 15m ./...
+
+test-short:
+	$(GO) test -short -count=1 ./...
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./... | tee bench.txt
+
+# Runs every fuzz target for FUZZTIME each (seed corpora live in testdata/fuzz/).
+fuzz:
+	@set -e; for pkg in $$($(GO) list ./...); do \
+	  dir=$$($(GO) list -f '{{.Dir}}' $$pkg); \
+	  for f in $$(grep -ho '^func Fuzz[A-Za-z0-9_]*' $$dir/*_test.go 2>/dev/null | sed 's/func //'); do \
+	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg; \
+	  done; \
+	done
+
+lint:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
+	$(GO) vet ./...
+
+# Fixed-rate load (vegeta) against a gateway it starts with the quickstart.
+loadtest: build
+	$(GO) run ./bench/loadtest -bin $(BIN) -rate $(RATE) -duration $(DURATION)
+
+peerbench: build
+	EXTRA_TARGETS=bench/peerbench ../shared/peerbench/run.sh
+
+clean:
+	rm -rf bin bench.txt

@@ -1,0 +1,129 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func TestMain(m *testing.M) {
+	if os.Getenv("EDGEGUARD_CLI_MAIN") == "1" {
+		main()
+		return
+	}
+	os.Exit(m.Run())
+}
+
+func TestVersion(t *testing.T) {
+	var out bytes.Buffer
+	if code := run([]string{"version"}, &out, io.Discard); code != 0 || !strings.HasPrefix(out.String(), "edgeguard ") {
+		t.Fatalf("%d %q", code, out.String())
+	}
+	if code := run([]string{"bogus"}, io.Discard, io.Discard); code != 2 {
+		t.Fatalf("unknown command: %d", code)
+	}
+}
+
+func TestValidate(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.yaml")
+	os.WriteFile(good, []byte("services: [{name: a, targets: [\"127.0.0.1:9\"]}]\nroutes: [{name: r, service: a}]\n"), 0o600)
+	var out, errb bytes.Buffer
+	if code := run([]string{"validate", "-c", good}, &out, &errb); code != 0 {
+		t.Fatalf("good config: %d %s", code, errb.String())
+	}
+	bad := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(bad, []byte(`services: [{name: a, targets: ["127.0.0.1:9"]}]
+routes: [{name: r, service: a, plugins: [lim]}]
+plugins:
+  - name: lim
+    plugin: request-size-limiting
+    config: {allowed_payload_size: -1, size_unit: gigabytes, extra: 1}
+listen: {http: "nope"}
+`), 0o600)
+	errb.Reset()
+	if code := run([]string{"validate", "-c", bad}, &out, &errb); code != 1 {
+		t.Fatalf("bad config: exit %d", code)
+	}
+	lines := strings.Split(strings.TrimSpace(errb.String()), "\n")
+	re := regexp.MustCompile(`^` + regexp.QuoteMeta(bad) + `:\d+:\d+: [a-z_\[\]0-9.]+: .+`)
+	for _, l := range lines {
+		if !re.MatchString(l) {
+			t.Errorf("not FILE:LINE:COL: field: message: %q", l)
+		}
+	}
+	for _, want := range []string{"plugins[0].config.extra: unknown field", "listen.http: invalid address"} {
+		if !strings.Contains(errb.String(), want) {
+			t.Errorf("missing %q in:\n%s", want, errb.String())
+		}
+	}
+	if code := run([]string{"validate"}, &out, &errb); code != 2 {
+		t.Fatalf("validate without -c: %d", code)
+	}
+}
+
+func freePort(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// TestQuickstart runs `edgeguard run` as a user would, follows the curl line
+// it prints, and stops it with SIGTERM.
+func TestQuickstart(t *testing.T) {
+	listen, admin := freePort(t), freePort(t)
+	cmd := exec.Command(os.Args[0], "run")
+	cmd.Env = append(os.Environ(), "EDGEGUARD_CLI_MAIN=1", "EDGEGUARD_LISTEN="+listen, "EDGEGUARD_ADMIN_LISTEN="+admin)
+	stderr, _ := cmd.StderrPipe()
+	cmd.Stdout = io.Discard
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	sc := bufio.NewScanner(stderr)
+	var url string
+	deadline := time.Now().Add(10 * time.Second)
+	for sc.Scan() && time.Now().Before(deadline) {
+		if m := regexp.MustCompile(`curl -i (http://\S+)`).FindStringSubmatch(sc.Text()); m != nil {
+			url = m[1]
+			break
+		}
+	}
+	go io.Copy(io.Discard, stderr)
+	if url == "" {
+		t.Fatal("no curl line printed")
+	}
+	res, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != 200 || !bytes.Contains(body, []byte("edgeguard-demo-upstream")) {
+		t.Fatalf("quickstart curl: %d %s", res.StatusCode, body)
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan error)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("exit after SIGTERM: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("did not stop on SIGTERM")
+	}
+}
