@@ -626,3 +626,6 @@ func (l *limitReader) Read(p []byte) (int, error) {
 }
 
 var _ = strconv.Itoa
+
+// normalizeInto is pathnorm.Normalize, named for the benchmark.
+var normalizeInto = pathnorm.Normalize
