@@ -49,6 +49,10 @@ type Ctx struct {
 	// RequestID is the X-Request-ID of this request; valid until the request ends.
 	RequestID []byte
 
+	// Path is the normalised request path (before strip_path); valid until
+	// the request ends. The URI in RC.Request is what will be forwarded.
+	Path []byte
+
 	// Route and Service are the names of the matched route and service.
 	Route   string
 	Service string

@@ -473,3 +473,34 @@ routes: [{name: api, paths: ["/"], service: api}]
 }
 
 var _ = context.Background
+
+func TestStripPathAndIdentityHeaders(t *testing.T) {
+	b := startBackend(t, "api")
+	g := startGateway(t, `
+services: [{name: api, targets: ["@B1@"]}]
+routes:
+  - {name: api, paths: ["/api"], service: api, strip_path: true, plugins: [ident]}
+plugins:
+  - name: ident
+    plugin: request-transformer
+    config:
+      add:
+        headers: ["X-Client-IP:$(client_ip)", "X-User-ID:$(jwt.sub)"]
+`, b)
+	// The client's own copies never reach the backend, even when named in
+	// Connection to have the gateway strip the gateway's header.
+	r := do(t, "GET", g.url+"/api/items?x=1", map[string]string{"X-User-ID": "admin", "X-Client-IP": "6.6.6.6", "Connection": "X-Client-IP"}, nil)
+	e := r.echo(t)
+	if e.URI != "/items?x=1" {
+		t.Errorf("strip_path: upstream URI %q", e.URI)
+	}
+	if _, ok := e.Headers["X-User-Id"]; ok {
+		t.Errorf("spoofed X-User-ID reached the backend: %v", e.Headers)
+	}
+	if e.Headers["X-Client-Ip"] != "127.0.0.1" {
+		t.Errorf("X-Client-IP = %q", e.Headers["X-Client-Ip"])
+	}
+	if e := do(t, "GET", g.url+"/api", nil, nil).echo(t); e.URI != "/" {
+		t.Errorf("strip_path of the bare prefix: %q", e.URI)
+	}
+}

@@ -173,6 +173,8 @@ func (g *Gateway) serve(rt *runtime, st *reqState, rc *fasthttp.RequestCtx, rp *
 	*rp = r
 	c.Route, c.Service = name, r.service.Name
 	c.BodyLimit = int64(rt.cfg.Server.MaxBodySize)
+	c.Path = st.path
+	rewriteRequest(st, r, query)
 
 	// Access phase.
 	for i := range r.chain {
@@ -198,7 +200,7 @@ func (g *Gateway) serve(rt *runtime, st *reqState, rc *fasthttp.RequestCtx, rp *
 		return
 	}
 
-	g.forward(rt, st, r, query)
+	g.forward(rt, st, r)
 	g.responsePhase(st, r)
 }
 
@@ -218,7 +220,7 @@ func (g *Gateway) responsePhase(st *reqState, r *route) {
 
 // forward sends the request to the route's service and puts the upstream
 // response into rc.Response.
-func (g *Gateway) forward(rt *runtime, st *reqState, r *route, query []byte) {
+func (g *Gateway) forward(rt *runtime, st *reqState, r *route) {
 	c := &st.Ctx
 	rc := c.RC
 	req := &rc.Request
@@ -236,7 +238,7 @@ func (g *Gateway) forward(rt *runtime, st *reqState, r *route, query []byte) {
 	}
 
 	st.host = append(st.host[:0], req.Header.Host()...)
-	prepareUpstreamRequest(rt, st, r, query)
+	prepareUpstreamRequest(rt, st)
 
 	clientClose := req.Header.ConnectionClose()
 	req.Header.ResetConnectionClose()
@@ -309,22 +311,10 @@ func (g *Gateway) forward(rt *runtime, st *reqState, r *route, query []byte) {
 // prepareUpstreamRequest rewrites the client request in place into the
 // upstream request: normalised path, hop-by-hop headers removed,
 // X-Forwarded-* and X-Real-IP set.
-func prepareUpstreamRequest(rt *runtime, st *reqState, r *route, query []byte) {
+func prepareUpstreamRequest(rt *runtime, st *reqState) {
 	c := &st.Ctx
 	req := &c.RC.Request
 	h := &req.Header
-
-	// Headers named in Connection are hop-by-hop too.
-	for conn := h.PeekBytes(hdrConnection); len(conn) > 0; {
-		var tok []byte
-		tok, conn = nextToken(conn)
-		if len(tok) > 0 && !equalFold(tok, "x-request-id") {
-			h.DelBytes(tok)
-		}
-	}
-	for _, name := range hopByHopHeaders {
-		h.Del(name)
-	}
 
 	// X-Forwarded-For: appended to when the peer is a trusted proxy,
 	// replaced otherwise (an untrusted client's list is not passed on).
@@ -354,33 +344,51 @@ func prepareUpstreamRequest(rt *runtime, st *reqState, r *route, query []byte) {
 	}
 	h.SetBytesKV(hdrXFHost, h.Host())
 
-	// Path: the normalised one, optionally without the route prefix.
+	h.SetNoDefaultContentType(true)
+}
+
+// rewriteRequest prepares the request before the filter chain sees it:
+// hop-by-hop headers (and those named in Connection) are removed, so no
+// client header can later strip what a filter adds, and the URI is set to
+// the normalised path (without the route prefix when strip_path is on) and
+// the original query, so filters that rewrite the URI or query work on what
+// will be forwarded.
+func rewriteRequest(st *reqState, r *route, query []byte) {
+	req := &st.RC.Request
+	h := &req.Header
+	for conn := h.PeekBytes(hdrConnection); len(conn) > 0; {
+		var tok []byte
+		tok, conn = nextToken(conn)
+		if len(tok) > 0 && !equalFold(tok, "x-request-id") && !equalFold(tok, "close") && !equalFold(tok, "keep-alive") {
+			h.DelBytes(tok)
+		}
+	}
+	for _, name := range hopByHopHeaders {
+		h.Del(name)
+	}
 	p := st.path
 	if r.stripPath {
 		for _, pre := range r.prefixes {
 			if len(p) >= len(pre) && string(p[:len(pre)]) == pre {
-				p = p[len(pre):]
-				if len(p) == 0 || p[0] != '/' {
-					p = append(st.path[len(st.path):len(st.path)], '/')
-					p = append(p, st.path[len(pre):]...)
+				rest := st.path[len(pre):]
+				if len(rest) == 0 || rest[0] != '/' {
+					// build "/"+rest after the normalised path in the same buffer
+					n := len(st.path)
+					st.path = append(st.path, '/')
+					st.path = append(st.path, rest...)
+					p = st.path[n:]
+					st.Path = st.path[:n]
+				} else {
+					p = rest
 				}
 				break
 			}
 		}
 	}
-	h.SetNoDefaultContentType(true)
 	u := req.URI()
 	u.DisablePathNormalizing = true
 	u.SetPathBytes(p)
 	u.SetQueryStringBytes(query)
-}
-
-// nextToken splits the first comma-separated token off a header value.
-func nextToken(v []byte) (tok, rest []byte) {
-	if i := indexByte(v, ','); i >= 0 {
-		return trimOWS(v[:i]), v[i+1:]
-	}
-	return trimOWS(v), nil
 }
 
 func indexByte(b []byte, c byte) int {
@@ -629,3 +637,11 @@ var _ = strconv.Itoa
 
 // normalizeInto is pathnorm.Normalize, named for the benchmark.
 var normalizeInto = pathnorm.Normalize
+
+// nextToken splits the first comma-separated token off a header value.
+func nextToken(v []byte) (tok, rest []byte) {
+	if i := indexByte(v, ','); i >= 0 {
+		return trimOWS(v[:i]), v[i+1:]
+	}
+	return trimOWS(v), nil
+}

@@ -71,6 +71,8 @@ func gatewayPath(g *Gateway, st *reqState, rc *fasthttp.RequestCtx) {
 	}
 	c.Route, c.Service = name, r.service.Name
 	c.BodyLimit = int64(rt.cfg.Server.MaxBodySize)
+	c.Path = st.path
+	rewriteRequest(st, r, query)
 	for i := range r.chain {
 		c.CurFilter, c.CurName = i, r.chain[i].name
 		if r.chain[i].f.Access(c) != 0 {
@@ -78,7 +80,7 @@ func gatewayPath(g *Gateway, st *reqState, rc *fasthttp.RequestCtx) {
 		}
 	}
 	st.host = append(st.host[:0], req.Header.Host()...)
-	prepareUpstreamRequest(rt, st, r, query)
+	prepareUpstreamRequest(rt, st)
 	rc.Response.SetStatusCode(200)
 	g.logPhase(rt, st, r)
 }

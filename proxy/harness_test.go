@@ -20,7 +20,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
-	_ "github.com/edgeguard/edgeguard/filters/sizelimit"
+	_ "github.com/edgeguard/edgeguard/filters/all"
 	"github.com/edgeguard/edgeguard/proxy/config"
 	"github.com/edgeguard/edgeguard/proxy/config/confnode"
 )

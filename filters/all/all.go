@@ -3,5 +3,7 @@
 package all
 
 import (
+	_ "github.com/edgeguard/edgeguard/filters/jwt"
 	_ "github.com/edgeguard/edgeguard/filters/sizelimit"
+	_ "github.com/edgeguard/edgeguard/filters/transformer"
 )

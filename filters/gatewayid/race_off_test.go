@@ -1,0 +1,5 @@
+//go:build !race
+
+package gatewayid
+
+const raceEnabled = false

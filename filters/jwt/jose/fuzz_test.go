@@ -1,0 +1,104 @@
+package jose
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"testing"
+	"unicode/utf8"
+)
+
+// FuzzParse feeds arbitrary tokens to Parse and Verify. Parse must never
+// panic; what it accepts must be three canonical base64url segments whose
+// header is a JSON object, and nothing may verify against a key the fuzzer
+// does not know.
+func FuzzParse(f *testing.F) {
+	f.Add([]byte("eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.AAAA"))
+	f.Add([]byte("eyJhbGciOiJub25lIn0.e30."))
+	key, _ := NewHMACKey(HS256, []byte("fuzz-secret-fuzz-secret-fuzz-sec"))
+	buf := make([]byte, 0, 256)
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		var tok Token
+		var err error
+		buf, err = Parse(&tok, raw, buf)
+		if err != nil {
+			return
+		}
+		parts := bytes.Split(raw, []byte("."))
+		if len(parts) != 3 {
+			t.Fatalf("accepted %d segments", len(parts))
+		}
+		for i, dec := range [][]byte{tok.Header, tok.Payload, tok.Sig} {
+			if enc := base64.RawURLEncoding.EncodeToString(dec); enc != string(parts[i]) {
+				t.Fatalf("segment %d not canonical: %q re-encodes to %q", i, parts[i], enc)
+			}
+		}
+		if ValidObject(tok.Header) != nil || tok.Alg == AlgUnknown {
+			t.Fatalf("accepted header %q", tok.Header)
+		}
+		if !bytes.Equal(tok.SigningInput, raw[:len(parts[0])+1+len(parts[1])]) {
+			t.Fatal("signing input")
+		}
+		if key.Verify(&tok) == nil {
+			t.Fatalf("verified without the secret: %q", raw)
+		}
+	})
+}
+
+// FuzzJSON checks the scanner against encoding/json: whatever ValidObject
+// accepts encoding/json accepts too and decodes to an object, whatever both
+// accept decodes to the same strings, and ValidObject only refuses what
+// encoding/json accepts for a documented reason (duplicate names, depth,
+// invalid UTF-8, too many names).
+func FuzzJSON(f *testing.F) {
+	f.Add([]byte(`{"a":"\u00e9\ud83d\ude00","b":[1,2.5e3,true,null,{"c":"d"}]}`))
+	f.Add([]byte(`{"a":1,"\u0061":2}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		err := ValidObject(data)
+		std := json.Valid(data)
+		if err == nil {
+			if !std {
+				t.Fatalf("accepted what encoding/json rejects: %q", data)
+			}
+			var m map[string]json.RawMessage
+			if e := json.Unmarshal(data, &m); e != nil {
+				t.Fatalf("accepted non-object %q: %v", data, e)
+			}
+			var it Members
+			n := 0
+			for it.Reset(data); it.Next(); n++ {
+				var name string
+				if e := json.Unmarshal(it.Name, &name); e != nil {
+					t.Fatal(e)
+				}
+				if got := string(AppendString(nil, it.Name)); got != name {
+					t.Fatalf("name %q decodes to %q, encoding/json %q", it.Name, got, name)
+				}
+				if !StringEqual(it.Name, name) {
+					t.Fatalf("StringEqual(%q, %q) false", it.Name, name)
+				}
+				if v, k := Member(data, name); k == Invalid || !bytes.Equal(v, it.Value) {
+					t.Fatalf("Member(%q) = %q", name, v)
+				}
+				if it.Kind == String {
+					var s string
+					if e := json.Unmarshal(it.Value, &s); e != nil {
+						t.Fatal(e)
+					}
+					if got := string(AppendText(nil, it.Value, String)); got != s {
+						t.Fatalf("value %q decodes to %q, encoding/json %q", it.Value, got, s)
+					}
+				}
+			}
+			if n != len(m) {
+				t.Fatalf("%d members iterated, encoding/json has %d", n, len(m))
+			}
+			return
+		}
+		if std && !errors.Is(err, ErrJSONNotObject) && !errors.Is(err, ErrJSONDuplicate) &&
+			!errors.Is(err, ErrJSONDepth) && !errors.Is(err, ErrJSONTooLarge) && utf8.Valid(data) {
+			t.Fatalf("rejected valid JSON %q: %v", data, err)
+		}
+	})
+}
