@@ -3,7 +3,10 @@
 package all
 
 import (
+	_ "github.com/edgeguard/edgeguard/filters/botdetect"
+	_ "github.com/edgeguard/edgeguard/filters/iprestrict"
 	_ "github.com/edgeguard/edgeguard/filters/jwt"
 	_ "github.com/edgeguard/edgeguard/filters/sizelimit"
 	_ "github.com/edgeguard/edgeguard/filters/transformer"
+	_ "github.com/edgeguard/edgeguard/filters/validator"
 )
