@@ -119,6 +119,12 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT, syscall.SIGUSR1)
 	done := make(chan error, 1)
 	go func() { done <- g.Serve() }()
+	select {
+	case <-g.Ready():
+	case err := <-done:
+		fmt.Fprintf(stderr, "edgeguard: %v\n", err)
+		return 1
+	}
 	if *file == "" {
 		cfg := g.Config()
 		fmt.Fprintf(stderr, "\nedgeguard quickstart is running (embedded config, demo upstream). Try:\n\n  curl -i http://%s/v1/hello\n\nadmin API: curl http://%s/status    stop: Ctrl-C\n\n", cfg.Listen.HTTP, cfg.Admin.Listen)

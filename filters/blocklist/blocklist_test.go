@@ -55,14 +55,14 @@ func TestAddContainsRemove(t *testing.T) {
 	mustAdd(t, l, "::ffff:192.0.2.0/120", time.Hour, "mapped", "") // = 192.0.2.0/24
 
 	for a, want := range map[string]bool{
-		"203.0.113.7":        true,
-		"203.0.113.8":        false,
-		"198.51.100.200":     true,
+		"203.0.113.7":         true,
+		"203.0.113.8":         false,
+		"198.51.100.200":      true,
 		"::ffff:198.51.100.1": true, // mapped client
-		"2001:db8:bad:1::1":  true,
-		"2001:db8:baa::1":    false,
-		"192.0.2.77":         true, // mapped entry stored as IPv4
-		"10.0.0.1":           false,
+		"2001:db8:bad:1::1":   true,
+		"2001:db8:baa::1":     false,
+		"192.0.2.77":          true, // mapped entry stored as IPv4
+		"10.0.0.1":            false,
 	} {
 		if got := l.Contains(addr(a)); got != want {
 			t.Errorf("Contains(%s) = %v, want %v", a, got, want)

@@ -2,11 +2,11 @@ package botdetect
 
 import (
 	"os"
-	"strconv"
-	"time"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // naiveMatch is the reference: every pattern of every list, in order.

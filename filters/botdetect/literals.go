@@ -32,7 +32,7 @@ type info struct {
 }
 
 var (
-	noInfo    = info{}                             // matches something, requires nothing
+	noInfo    = info{}                               // matches something, requires nothing
 	emptyInfo = info{exact: true, set: []string{""}} // matches only ""
 )
 
