@@ -13,9 +13,9 @@ import (
 type Env struct {
 	// Consumers are the configured identities, by username.
 	Consumers map[string]*Consumer
-	Logger  *slog.Logger
-	Metrics *metrics.Set
-	DataDir string
+	Logger    *slog.Logger
+	Metrics   *metrics.Set
+	DataDir   string
 	// Shared survives reloads; see Shared.
 	Shared *Shared
 	// InstanceName is the name of the plugin instance being built.
