@@ -6,6 +6,7 @@ import (
 	_ "github.com/edgeguard/edgeguard/filters/botdetect"
 	_ "github.com/edgeguard/edgeguard/filters/iprestrict"
 	_ "github.com/edgeguard/edgeguard/filters/jwt"
+	_ "github.com/edgeguard/edgeguard/filters/ratelimit"
 	_ "github.com/edgeguard/edgeguard/filters/sizelimit"
 	_ "github.com/edgeguard/edgeguard/filters/transformer"
 	_ "github.com/edgeguard/edgeguard/filters/validator"

@@ -1,0 +1,413 @@
+// Package ratelimit is the Kong-compatible `rate-limiting` plugin: it admits
+// a request only if every configured window (second … year) of the caller's
+// limits has a token, and answers 429 `{"message":"API rate limit exceeded"}`
+// with Retry-After otherwise.
+//
+// The caller is identified as in Kong (limit_by consumer, credential, ip,
+// header, path or service, falling back to the client IP when the identity
+// is missing). The limits can depend on the caller's tier (tiers, taken from
+// the consumer's tier or a JWT claim). Buckets live in the limiter engine
+// (policy local, the default) or in Redis (policy redis), with this node's
+// engine as the fallback when Redis is unavailable and fault_tolerant is on.
+//
+// The engine of an instance is kept in env.Shared under the instance name,
+// so config reloads keep every client's state. Access decides and records the
+// decision in the filter's Ctx.Local slot; Response writes the rate-limit
+// headers onto the final response (the upstream response replaces anything
+// set during Access). On the local policy neither phase allocates.
+package ratelimit
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/valyala/fasthttp"
+
+	"github.com/edgeguard/edgeguard/filters"
+	"github.com/edgeguard/edgeguard/limiter"
+)
+
+// RateLimit is one rate-limiting plugin instance. It is immutable after New
+// and safe for concurrent use.
+type RateLimit struct {
+	name   string
+	c      compiled
+	engine *limiter.Engine
+	tiers  []tier
+	redis  *redisStore // nil unless policy redis
+
+	rejected  *metrics.Counter
+	fallbacks *metrics.Counter
+	storeErrs *metrics.Counter
+
+	// now overrides the clock (tests); nil uses Ctx.Start, else time.Now.
+	now func() time.Time
+}
+
+// tier is the compiled limits of one tier (or the only limits).
+type tier struct {
+	name string
+	lim  *limiter.Limit
+	n    int
+	// per window of lim, in order (ascending period)
+	slot     [limiter.MaxWindows]uint8
+	limitVal [limiter.MaxWindows][]byte // pre-rendered X-RateLimit-Limit-* value
+	redisArg []any                      // script arguments after n (redis policy)
+}
+
+// Header names in two forms: [0] as Kong writes them (for a header that
+// does not normalise names, such as the upstream response), [1] in
+// fasthttp's normalised form. Setting them with SetCanonical gives exactly
+// what SetBytesKV would, without normalising each name per request.
+type hdrName [2][]byte
+
+func newHdrName(kong string) hdrName {
+	norm := []byte(kong)
+	upper := true
+	for i, c := range norm {
+		switch {
+		case upper && 'a' <= c && c <= 'z':
+			norm[i] = c - 'a' + 'A'
+		case !upper && 'A' <= c && c <= 'Z':
+			norm[i] = c - 'A' + 'a'
+		}
+		upper = c == '-'
+	}
+	return hdrName{[]byte(kong), norm}
+}
+
+var (
+	hdrLimit     [limiter.MaxWindows]hdrName // X-RateLimit-Limit-<Window>
+	hdrRemaining [limiter.MaxWindows]hdrName // X-RateLimit-Remaining-<Window>
+	hdrRLLimit   = newHdrName("RateLimit-Limit")
+	hdrRLRemain  = newHdrName("RateLimit-Remaining")
+	hdrRLReset   = newHdrName("RateLimit-Reset")
+	hdrRetry     = newHdrName("Retry-After")
+)
+
+func init() {
+	for w, t := range windowTitles {
+		hdrLimit[w] = newHdrName("X-RateLimit-Limit-" + t)
+		hdrRemaining[w] = newHdrName("X-RateLimit-Remaining-" + t)
+	}
+}
+
+// normForm returns 1 if h normalises header names, else 0. fasthttp has no
+// getter; DisableNormalizing reports the previous setting.
+func normForm(h *fasthttp.ResponseHeader) int {
+	if h.DisableNormalizing() {
+		return 0
+	}
+	h.EnableNormalizing()
+	return 1
+}
+
+// engines lists every engine created, for the janitor.
+var (
+	enginesMu   sync.Mutex
+	engines     []*limiter.Engine
+	janitorOnce sync.Once
+)
+
+// SweepInterval is how often idle keys are swept from every engine.
+const SweepInterval = time.Minute
+
+func startJanitor() {
+	janitorOnce.Do(func() {
+		go func() {
+			for range time.Tick(SweepInterval) {
+				enginesMu.Lock()
+				es := append([]*limiter.Engine(nil), engines...)
+				enginesMu.Unlock()
+				for _, e := range es {
+					e.Sweep(time.Now())
+				}
+			}
+		}()
+	})
+}
+
+func build(c compiled, env *filters.Env) (filters.Filter, error) {
+	f := &RateLimit{name: env.InstanceName, c: c}
+	maxKeys := c.maxKeys
+	if maxKeys == 0 {
+		maxKeys = limiter.DefaultMaxKeys
+	}
+	// The engine outlives reloads: same instance name and key cap, same state.
+	key := fmt.Sprintf("rate-limiting/engine/%s/%d", env.InstanceName, maxKeys)
+	f.engine = env.Shared.Get(key, func() any {
+		e := limiter.NewEngine(limiter.Config{MaxKeys: maxKeys})
+		enginesMu.Lock()
+		engines = append(engines, e)
+		enginesMu.Unlock()
+		startJanitor()
+		return e
+	}).(*limiter.Engine)
+
+	for i, name := range c.tierNames {
+		t := tier{name: name}
+		var ws []limiter.Window
+		for w, v := range c.tierLimits[i] {
+			if v == 0 {
+				continue
+			}
+			ws = append(ws, limiter.Window{Slot: w, Period: windowPeriods[w], Limit: v})
+			t.slot[t.n] = uint8(w)
+			t.limitVal[t.n] = strconv.AppendInt(nil, v, 10)
+			t.n++
+		}
+		lim, err := f.engine.NewLimit(name, ws...)
+		if err != nil {
+			return nil, fmt.Errorf("rate-limiting: %w", err)
+		}
+		t.lim = lim
+		if c.policy == policyRedis {
+			t.redisArg = redisArgs(ws)
+		}
+		f.tiers = append(f.tiers, t)
+	}
+
+	if c.policy == policyRedis {
+		f.redis = sharedRedis(env, &c.redis)
+	}
+
+	if env.Metrics != nil {
+		lbl := fmt.Sprintf(`{instance=%q}`, env.InstanceName)
+		f.rejected = env.Metrics.GetOrCreateCounter("edgeguard_ratelimit_rejected_total" + lbl)
+		f.fallbacks = env.Metrics.GetOrCreateCounter("edgeguard_ratelimit_fallback_total" + lbl)
+		f.storeErrs = env.Metrics.GetOrCreateCounter("edgeguard_ratelimit_store_errors_total" + lbl)
+		e := f.engine
+		env.Metrics.GetOrCreateGauge("edgeguard_ratelimit_keys"+lbl, func() float64 { return float64(e.Stats().Keys) })
+		env.Metrics.GetOrCreateGauge(fmt.Sprintf(`edgeguard_ratelimit_evictions{instance=%q,kind="idle"}`, env.InstanceName),
+			func() float64 { return float64(e.Stats().EvictedIdle) })
+		env.Metrics.GetOrCreateGauge(fmt.Sprintf(`edgeguard_ratelimit_evictions{instance=%q,kind="active"}`, env.InstanceName),
+			func() float64 { return float64(e.Stats().EvictedActive) })
+		if r := f.redis; r != nil {
+			env.Metrics.GetOrCreateGauge("edgeguard_ratelimit_redis_breaker_open"+lbl, func() float64 {
+				if r.br.isOpen() {
+					return 1
+				}
+				return 0
+			})
+		}
+	}
+	return f, nil
+}
+
+// Engine returns the instance's limiter engine (for admin endpoints and the
+// cluster sync layer).
+func (f *RateLimit) Engine() *limiter.Engine { return f.engine }
+
+// Local slot layout: N[0] = flags | tier<<8 | chosen window<<16 | reset s<<32;
+// N[1..3] = remaining per window of the tier, two uint32 per int64.
+const flagHeaders = 1
+
+// Access decides the request.
+func (f *RateLimit) Access(c *filters.Ctx) filters.Verdict {
+	ti := f.pickTier(c)
+	t := &f.tiers[ti]
+	key := f.appendKey(c.Scratch[:0], c)
+	c.Scratch = key
+
+	var now time.Time
+	switch {
+	case f.now != nil:
+		now = f.now()
+	case !c.Start.IsZero():
+		now = c.Start
+	default:
+		now = time.Now()
+	}
+
+	var d limiter.Decision
+	var ok bool
+	if f.redis != nil {
+		var err error
+		ok, err = f.redis.take(&d, f.name, key, t)
+		if err != nil {
+			if f.storeErrs != nil {
+				f.storeErrs.Inc()
+			}
+			if !f.c.faultTol {
+				return c.Reject(fasthttp.StatusInternalServerError, "ratelimit_store_error", "An unexpected error occurred")
+			}
+			if f.fallbacks != nil {
+				f.fallbacks.Inc()
+			}
+			ok = f.engine.Take(&d, key, t.lim, 1, now)
+		}
+	} else {
+		ok = f.engine.Take(&d, key, t.lim, 1, now)
+	}
+
+	if ok {
+		if !f.c.hide {
+			pack(c.Local(), ti, &d)
+		}
+		return filters.Continue
+	}
+	if f.rejected != nil {
+		f.rejected.Inc()
+	}
+	if !f.c.hide {
+		l := c.Local()
+		pack(l, ti, &d)
+		h := &c.RC.Response.Header
+		form := f.writeHeaders(h, l)
+		var buf [20]byte
+		h.SetCanonical(hdrRetry[form], strconv.AppendInt(buf[:0], ceilSeconds(d.RetryAfter), 10))
+	}
+	return c.Reject(f.c.errCode, "rate_limited", f.c.errMsg)
+}
+
+// Response writes the rate-limit headers of an admitted request.
+func (f *RateLimit) Response(c *filters.Ctx) {
+	l := c.Local()
+	if l.N[0]&flagHeaders == 0 {
+		return
+	}
+	f.writeHeaders(&c.RC.Response.Header, l)
+}
+
+// writeHeaders sets the rate-limit headers and returns the name form used.
+func (f *RateLimit) writeHeaders(h *fasthttp.ResponseHeader, l *filters.Local) int {
+	t := &f.tiers[uint8(l.N[0]>>8)]
+	chosen := int(uint8(l.N[0] >> 16))
+	reset := int64(uint32(l.N[0] >> 32))
+	form := normForm(h)
+	var buf [20]byte
+	for i := 0; i < t.n; i++ {
+		w := t.slot[i]
+		h.SetCanonical(hdrLimit[w][form], t.limitVal[i])
+		h.SetCanonical(hdrRemaining[w][form], strconv.AppendInt(buf[:0], remaining(l, i), 10))
+	}
+	h.SetCanonical(hdrRLLimit[form], t.limitVal[chosen])
+	h.SetCanonical(hdrRLRemain[form], strconv.AppendInt(buf[:0], remaining(l, chosen), 10))
+	h.SetCanonical(hdrRLReset[form], strconv.AppendInt(buf[:0], reset, 10))
+	return form
+}
+
+// pack stores what Response needs in the filter's Local slot. The window
+// reported in RateLimit-* is the one with the fewest tokens left, the longer
+// one on a tie (as Kong).
+func pack(l *filters.Local, ti int, d *limiter.Decision) {
+	chosen := 0
+	l.N[1], l.N[2], l.N[3] = 0, 0, 0
+	for i := 0; i < d.N; i++ {
+		r := d.W[i].Remaining
+		if r <= d.W[chosen].Remaining {
+			chosen = i
+		}
+		l.N[1+i/2] |= min(r, math.MaxUint32) << (32 * (i % 2))
+	}
+	reset := ceilSeconds(d.W[chosen].Full)
+	l.N[0] = flagHeaders | int64(ti)<<8 | int64(chosen)<<16 | min(reset, math.MaxUint32)<<32
+}
+
+func remaining(l *filters.Local, i int) int64 {
+	return int64(uint32(l.N[1+i/2] >> (32 * (i % 2))))
+}
+
+// ceilSeconds rounds d up to whole seconds, at least 1.
+func ceilSeconds(d time.Duration) int64 {
+	if d <= 0 {
+		return 1
+	}
+	if d >= math.MaxInt64-time.Second {
+		return math.MaxUint32
+	}
+	return max(1, int64((d+time.Second-1)/time.Second))
+}
+
+// pickTier returns the index of the request's tier.
+func (f *RateLimit) pickTier(c *filters.Ctx) int {
+	switch f.c.tierSrc {
+	case tierFromConsumer:
+		if c.Consumer != nil && c.Consumer.Tier != "" {
+			return f.tierIndex(c.Consumer.Tier)
+		}
+	case tierFromClaim:
+		if c.Claims != nil {
+			v, ok := c.Claims.AppendClaim(c.Scratch[:0], f.c.claim)
+			c.Scratch = v[:0]
+			if ok {
+				return f.tierIndexBytes(v)
+			}
+		}
+	}
+	return f.c.defTier
+}
+
+func (f *RateLimit) tierIndex(name string) int {
+	for i := range f.tiers {
+		if f.tiers[i].name == name {
+			return i
+		}
+	}
+	return f.c.defTier
+}
+
+func (f *RateLimit) tierIndexBytes(name []byte) int {
+	for i := range f.tiers {
+		if f.tiers[i].name == string(name) {
+			return i
+		}
+	}
+	return f.c.defTier
+}
+
+// Key kinds: the first byte of a key, so that identities of different kinds
+// never share a bucket.
+const (
+	kindConsumer   = 'c'
+	kindCredential = 'k'
+	kindIP         = 'i'
+	kindHeader     = 'h'
+	kindPath       = 'p'
+	kindService    = 's'
+)
+
+// appendKey appends the request's identity to dst. As in Kong, a missing
+// identity falls back to the client IP.
+func (f *RateLimit) appendKey(dst []byte, c *filters.Ctx) []byte {
+	switch f.c.limitBy {
+	case byConsumer:
+		if c.Consumer != nil && c.Consumer.ID != "" {
+			return append(append(dst, kindConsumer), c.Consumer.ID...)
+		}
+		if c.Credential != "" {
+			return append(append(dst, kindCredential), c.Credential...)
+		}
+	case byCredential:
+		if c.Credential != "" {
+			return append(append(dst, kindCredential), c.Credential...)
+		}
+	case byHeader:
+		if v := c.RC.Request.Header.PeekBytes(f.c.header); len(v) > 0 {
+			return append(append(dst, kindHeader), v...)
+		}
+	case byPath:
+		if p := c.RC.Path(); string(p) == string(f.c.path) {
+			return append(append(dst, kindPath), p...)
+		}
+	case byService:
+		if c.Service != "" {
+			return append(append(dst, kindService), c.Service...)
+		}
+	}
+	dst = append(dst, kindIP)
+	if c.ClientIP.IsValid() {
+		a := c.ClientIP.Unmap().As16()
+		dst = append(dst, a[:]...)
+	}
+	return dst
+}
+
+var (
+	_ filters.Filter         = (*RateLimit)(nil)
+	_ filters.ResponseFilter = (*RateLimit)(nil)
+)

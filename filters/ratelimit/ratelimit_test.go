@@ -1,0 +1,489 @@
+package ratelimit
+
+import (
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/edgeguard/edgeguard/filters"
+	"github.com/edgeguard/edgeguard/filters/filtertest"
+)
+
+var t0 = time.Now()
+
+// at runs req through f as if it arrived at t0+offset, after resetting it.
+func at(f filters.Filter, req *filtertest.Request, offset time.Duration) filters.Verdict {
+	req.Reset()
+	req.Ctx.Start = t0.Add(offset)
+	return req.Run(f)
+}
+
+func hdr(req *filtertest.Request, name string) string {
+	return string(req.RC.Response.Header.Peek(name))
+}
+
+func mustBuild(t *testing.T, env *filters.Env, yaml string) *RateLimit {
+	t.Helper()
+	return filtertest.MustBuild(t, env, "rate-limiting", yaml).(*RateLimit)
+}
+
+func TestConfigErrors(t *testing.T) {
+	t.Setenv("EG_TEST_SET", "x")
+	cases := []struct{ yaml, want string }{
+		{"limit_by: ip", "config: rate-limiting: at least one of second"},
+		{"minute: 0", "config.minute: rate-limiting: minute must be > 0"},
+		{"minute: -3", "minute must be > 0"},
+		{"minute: 1.5", "minute must be a whole number"},
+		{"second: 2000000000", "second must be at most 1000000000"},
+		{"minute: 100\nhour: 10", "config.hour: rate-limiting: the limit for hour(10) cannot be lower than the limit for minute(100)"},
+		{"minute: x", "cannot unmarshal"},
+		{"minut: 5", `config.minut: unknown field (did you mean "minute"?)`},
+		{"minute: 5\nlimit_by: user", `unknown limit_by "user"`},
+		{"minute: 5\nlimit_by: header", "header_name is required"},
+		{"minute: 5\nlimit_by: path\npath: api", "path (starting with /) is required"},
+		{"minute: 5\nheader_name: X-Key", "header_name is only used with limit_by: header"},
+		{"minute: 5\npolicy: cluster", "config.policy: rate-limiting: policy cluster is not supported yet"},
+		{"minute: 5\npolicy: memcached", `unknown policy "memcached"`},
+		{"minute: 5\npolicy: redis", "policy redis needs redis_host"},
+		{"minute: 5\nredis_host: r", "redis settings need policy: redis"},
+		{"minute: 5\npolicy: redis\nredis_host: a\nredis:\n  host: b", "redis_host and redis.host are both set"},
+		{"minute: 5\npolicy: redis\nredis_host: a\nredis_port: 0", "redis port must be 1-65535"},
+		{"minute: 5\npolicy: redis\nredis_host: a\nredis_timeout: 0", "redis timeout must be 1-60000 ms"},
+		{"minute: 5\npolicy: redis\nredis_host: a\nredis_password: '{vault://env/eg-test-unset}'", `environment variable "EG_TEST_UNSET" for the redis password is not set`},
+		{"minute: 5\npolicy: redis\nredis_host: a\nsecond: 2000000", "second must be at most 1000000"},
+		{"minute: 5\nsync_rate: 1", "sync_rate is not supported"},
+		{"minute: 5\nerror_code: 1000", "error_code must be an HTTP status"},
+		{"minute: 5\nmax_keys: -1", "max_keys must be between"},
+		{"tiers:\n  gold: {minute: 5}", "default_tier is required with tiers"},
+		{"tiers:\n  gold: {minute: 5}\ndefault_tier: silver", `default_tier "silver" is not one of tiers (gold)`},
+		{"minute: 1\ntiers:\n  gold: {minute: 5}\ndefault_tier: gold", "either at the top level or in tiers"},
+		{"tiers:\n  gold: {minute: 5}\ndefault_tier: gold\ntier_source: header.plan", "tier_source must be consumer.tier or jwt.<claim>"},
+		{"tiers:\n  gold: {hour: 5, minute: 50}\ndefault_tier: gold", "config.tiers.gold.hour: rate-limiting: the limit for hour(5)"},
+		{"tiers:\n  gold: {}\ndefault_tier: gold", "config.tiers.gold: rate-limiting: at least one"},
+		{"minute: 5\ndefault_tier: gold", "tier_source and default_tier need tiers"},
+	}
+	for _, c := range cases {
+		_, err := filtertest.Build(filtertest.Env(t), "rate-limiting", c.yaml)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%q:\n got %v\nwant %q", c.yaml, err, c.want)
+		}
+	}
+}
+
+func TestConfigValid(t *testing.T) {
+	t.Setenv("REDIS_PASSWORD", "s3cret")
+	for _, y := range []string{
+		// The article's two plugins.
+		"second: 10\nminute: 100\nhour: 1000\npolicy: redis\nredis_host: redis\nredis_port: 6379\nfault_tolerant: true\nhide_client_headers: false",
+		"second: 100\nminute: 1000\nhour: 10000\npolicy: redis\nredis_host: redis",
+		"minute: 5\npolicy: redis\nredis:\n  host: redis\n  port: 6380\n  timeout: 500\n  database: 2\n  password: '{vault://env/redis-password}'\n  ssl: true\n  server_name: redis.internal",
+		"minute: 5\npolicy: local\nfault_tolerant: false\nsync_rate: -1\nerror_code: 403\nerror_message: slow down",
+		"month: 10000\nyear: 100000",
+		"minute: 5\nlimit_by: path\npath: /login",
+		"tiers:\n  standard: {second: 10, minute: 100}\n  premium: {second: 100, minute: 1000}\ntier_source: jwt.plan\ndefault_tier: standard",
+	} {
+		if _, err := filtertest.Build(filtertest.Env(t), "rate-limiting", y); err != nil {
+			t.Errorf("%q: %v", y, err)
+		}
+	}
+}
+
+func TestConfigSecretResolved(t *testing.T) {
+	t.Setenv("REDIS_PASSWORD", "s3cret")
+	t.Setenv("RL_PW", "other")
+	pwFile := filepath.Join(t.TempDir(), "pw")
+	if err := os.WriteFile(pwFile, []byte("from-file\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if f := mustBuild(t, filtertest.Env(t), "minute: 5\npolicy: redis\nredis_host: r\nredis_password_file: "+pwFile); f.c.redis.password != "from-file" {
+		t.Fatalf("password from file %q", f.c.redis.password)
+	}
+	f := mustBuild(t, filtertest.Env(t), "minute: 5\npolicy: redis\nredis_host: r\nredis_password: '{vault://env/redis-password}'")
+	if f.c.redis.password != "s3cret" {
+		t.Fatalf("password %q", f.c.redis.password)
+	}
+	f = mustBuild(t, filtertest.Env(t), "minute: 5\npolicy: redis\nredis:\n  host: r\n  password: ${RL_PW}")
+	if f.c.redis.password != "other" || f.c.redis.addr != "r:6379" || f.c.redis.timeout != 2*time.Second || !f.c.redis.sslVerify {
+		t.Fatalf("settings %+v", f.c.redis)
+	}
+}
+
+func TestLimitsPerWindow(t *testing.T) {
+	f := mustBuild(t, filtertest.Env(t), "second: 2\nminute: 3\nlimit_by: ip")
+	req := filtertest.NewRequest("GET", "/x", "203.0.113.7")
+	want := []struct {
+		at     time.Duration
+		ok     bool
+		remSec string
+		remMin string
+	}{
+		{0, true, "1", "2"},
+		{0, true, "0", "1"},
+		{0, false, "0", "1"}, // second window empty
+		{time.Second, true, "1", "0"},
+		{time.Second, false, "1", "0"}, // minute window empty, second has a token
+		{20 * time.Second, true, "1", "0"},
+	}
+	for i, w := range want {
+		v := at(f, req, w.at)
+		if (v == filters.Continue) != w.ok {
+			t.Fatalf("step %d: verdict %v, want ok=%v", i, v, w.ok)
+		}
+		if got := hdr(req, "X-RateLimit-Remaining-Second"); got != w.remSec {
+			t.Errorf("step %d: remaining second %q, want %q", i, got, w.remSec)
+		}
+		if got := hdr(req, "X-RateLimit-Remaining-Minute"); got != w.remMin {
+			t.Errorf("step %d: remaining minute %q, want %q", i, got, w.remMin)
+		}
+		if hdr(req, "X-RateLimit-Limit-Second") != "2" || hdr(req, "X-RateLimit-Limit-Minute") != "3" {
+			t.Errorf("step %d: limit headers %q %q", i, hdr(req, "X-RateLimit-Limit-Second"), hdr(req, "X-RateLimit-Limit-Minute"))
+		}
+	}
+}
+
+func TestHeadersAndRejection(t *testing.T) {
+	f := mustBuild(t, filtertest.Env(t), "second: 5\nminute: 10\nhour: 100\nlimit_by: ip")
+	req := filtertest.NewRequest("GET", "/x", "203.0.113.7")
+	if at(f, req, 0) != filters.Continue {
+		t.Fatal("first request rejected")
+	}
+	// Fewest remaining is the second window (4 of 5).
+	check := func(name, want string) {
+		t.Helper()
+		if got := hdr(req, name); got != want {
+			t.Errorf("%s = %q, want %q", name, got, want)
+		}
+	}
+	check("RateLimit-Limit", "5")
+	check("RateLimit-Remaining", "4")
+	check("RateLimit-Reset", "1")
+	check("X-RateLimit-Remaining-Hour", "99")
+	check("Retry-After", "")
+	for i := 0; i < 4; i++ {
+		at(f, req, 0)
+	}
+	for i := 0; i < 5; i++ {
+		at(f, req, time.Second)
+	}
+	// Ten requests within a second: both the second and the minute window
+	// are empty. The minute one refills a token every 6 s and needs 5 s
+	// more; RateLimit-* shows the minute window (tie on 0: the longer one).
+	if at(f, req, time.Second) != filters.Respond {
+		t.Fatal("11th request admitted")
+	}
+	if req.RC.Response.StatusCode() != 429 {
+		t.Fatalf("status %d", req.RC.Response.StatusCode())
+	}
+	if body := string(req.RC.Response.Body()); body != `{"message":"API rate limit exceeded","request_id":"test-request-id"}` {
+		t.Fatalf("body %s", body)
+	}
+	check("RateLimit-Limit", "10")
+	check("RateLimit-Remaining", "0")
+	check("X-RateLimit-Remaining-Minute", "0")
+	check("X-RateLimit-Limit-Hour", "100")
+	retry, err := strconv.Atoi(hdr(req, "Retry-After"))
+	if err != nil || retry != 5 {
+		t.Fatalf("Retry-After %q, want 5", hdr(req, "Retry-After"))
+	}
+	if req.Ctx.RejectedBy != "test" || req.Ctx.RejectReason != "rate_limited" {
+		t.Fatalf("rejected by %q %q", req.Ctx.RejectedBy, req.Ctx.RejectReason)
+	}
+	// Retry-After is right: one second earlier is still refused, at it the
+	// request passes.
+	if at(f, req, time.Second+time.Duration(retry-1)*time.Second) != filters.Respond {
+		t.Fatalf("admitted before Retry-After %d", retry)
+	}
+	if at(f, req, time.Second+time.Duration(retry)*time.Second) != filters.Continue {
+		t.Fatalf("rejected after Retry-After %d", retry)
+	}
+}
+
+func TestRetryAfterExact(t *testing.T) {
+	// 1 per hour: after one request Retry-After must be 3600.
+	f := mustBuild(t, filtertest.Env(t), "hour: 1\nlimit_by: ip")
+	req := filtertest.NewRequest("GET", "/", "198.51.100.1")
+	at(f, req, 0)
+	if at(f, req, 10*time.Second) != filters.Respond {
+		t.Fatal("second request admitted")
+	}
+	if got := hdr(req, "Retry-After"); got != "3590" {
+		t.Fatalf("Retry-After %q, want 3590", got)
+	}
+	if got := hdr(req, "RateLimit-Reset"); got != "3590" {
+		t.Fatalf("RateLimit-Reset %q, want 3590", got)
+	}
+}
+
+func TestHeadersSurviveUpstreamResponse(t *testing.T) {
+	f := mustBuild(t, filtertest.Env(t), "minute: 10\nlimit_by: ip")
+	req := filtertest.NewRequest("GET", "/", "198.51.100.1")
+	req.Reset()
+	req.Ctx.Start = t0
+	if f.Access(&req.Ctx) != filters.Continue {
+		t.Fatal("rejected")
+	}
+	// The proxy replaces the response with the upstream's.
+	req.RC.Response.Reset()
+	req.RC.Response.SetStatusCode(200)
+	req.RC.Response.Header.Set("X-Upstream", "1")
+	f.Response(&req.Ctx)
+	if hdr(req, "X-RateLimit-Remaining-Minute") != "9" || hdr(req, "RateLimit-Remaining") != "9" || hdr(req, "X-Upstream") != "1" {
+		t.Fatalf("headers: %s", req.RC.Response.Header.String())
+	}
+}
+
+func TestHeaderNameForms(t *testing.T) {
+	f := mustBuild(t, filtertest.Env(t), "minute: 10\nlimit_by: ip")
+	req := filtertest.NewRequest("GET", "/", "198.51.100.1")
+	req.Reset()
+	req.Ctx.Start = t0
+	f.Access(&req.Ctx)
+	// An upstream response read by a client that keeps header names as is.
+	req.RC.Response.Header.DisableNormalizing()
+	f.Response(&req.Ctx)
+	raw := req.RC.Response.Header.String()
+	for _, want := range []string{"X-RateLimit-Limit-Minute: 10\r\n", "X-RateLimit-Remaining-Minute: 9\r\n", "RateLimit-Reset: 6\r\n"} {
+		if !strings.Contains(raw, want) {
+			t.Errorf("non-normalising response lacks %q:\n%s", want, raw)
+		}
+	}
+	// The default (normalising) header: names as fasthttp would write them,
+	// found by Peek.
+	req.Reset()
+	req.Ctx.Start = t0
+	req.Run(f)
+	raw = req.RC.Response.Header.String()
+	if !strings.Contains(raw, "X-Ratelimit-Limit-Minute: 10\r\n") || hdr(req, "x-ratelimit-limit-minute") != "10" {
+		t.Errorf("normalising response:\n%s", raw)
+	}
+	if wasDisabled := req.RC.Response.Header.DisableNormalizing(); wasDisabled {
+		t.Error("normalisation setting changed")
+	}
+}
+
+func TestHideClientHeadersAndCustomError(t *testing.T) {
+	f := mustBuild(t, filtertest.Env(t), "second: 1\nlimit_by: ip\nhide_client_headers: true\nerror_code: 503\nerror_message: Slow down")
+	req := filtertest.NewRequest("GET", "/", "198.51.100.1")
+	at(f, req, 0)
+	if h := req.RC.Response.Header.String(); strings.Contains(strings.ToLower(h), "ratelimit") {
+		t.Fatalf("headers leaked: %s", h)
+	}
+	if at(f, req, 0) != filters.Respond {
+		t.Fatal("admitted")
+	}
+	if req.RC.Response.StatusCode() != 503 || !strings.Contains(string(req.RC.Response.Body()), `"message":"Slow down"`) {
+		t.Fatalf("%d %s", req.RC.Response.StatusCode(), req.RC.Response.Body())
+	}
+	if h := req.RC.Response.Header.String(); strings.Contains(strings.ToLower(h), "ratelimit") || strings.Contains(h, "Retry-After") {
+		t.Fatalf("headers on 429 with hide_client_headers: %s", h)
+	}
+}
+
+func TestLimitByAndFallbacks(t *testing.T) {
+	alice := &filters.Consumer{ID: "id-alice", Username: "alice"}
+	type setup func(r *filtertest.Request)
+	withConsumer := func(r *filtertest.Request) { r.Ctx.Consumer = alice }
+	withCred := func(r *filtertest.Request) { r.Ctx.Credential = "cred-1" }
+	withHeader := func(r *filtertest.Request) { r.RC.Request.Header.Set("X-Api-Key", "k1") }
+	none := func(r *filtertest.Request) {}
+	cases := []struct {
+		name, conf string
+		// a and b are two requests from different IPs; sameBucket says
+		// whether they must share a bucket.
+		a, b       setup
+		pathA      string
+		pathB      string
+		sameBucket bool
+	}{
+		{"consumer", "limit_by: consumer", withConsumer, withConsumer, "/", "/", true},
+		{"consumer falls back to credential", "limit_by: consumer", withCred, withCred, "/", "/", true},
+		{"consumer falls back to ip", "limit_by: consumer", none, none, "/", "/", false},
+		{"default is consumer", "", withConsumer, withConsumer, "/", "/", true},
+		{"credential", "limit_by: credential", withCred, withCred, "/", "/", true},
+		{"credential falls back to ip", "limit_by: credential", withConsumer, withConsumer, "/", "/", false},
+		{"header", "limit_by: header\nheader_name: X-Api-Key", withHeader, withHeader, "/", "/", true},
+		{"header missing falls back to ip", "limit_by: header\nheader_name: X-Api-Key", none, none, "/", "/", false},
+		{"path", "limit_by: path\npath: /login", none, none, "/login", "/login", true},
+		{"other path falls back to ip", "limit_by: path\npath: /login", none, none, "/other", "/other", false},
+		{"service", "limit_by: service", none, none, "/a", "/b", true},
+		{"ip", "limit_by: ip", withConsumer, withConsumer, "/", "/", false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			f := mustBuild(t, filtertest.Env(t), "minute: 1\n"+c.conf)
+			ra := filtertest.NewRequest("GET", c.pathA, "203.0.113.1")
+			rb := filtertest.NewRequest("GET", c.pathB, "203.0.113.2")
+			ra.Reset()
+			c.a(ra)
+			ra.Ctx.Start = t0
+			if ra.Run(f) != filters.Continue {
+				t.Fatal("first request rejected")
+			}
+			rb.Reset()
+			c.b(rb)
+			rb.Ctx.Start = t0
+			shared := rb.Run(f) == filters.Respond
+			if shared != c.sameBucket {
+				t.Fatalf("second request from another IP: shared bucket %v, want %v", shared, c.sameBucket)
+			}
+		})
+	}
+}
+
+func TestIPv4MappedSharesBucket(t *testing.T) {
+	f := mustBuild(t, filtertest.Env(t), "minute: 1\nlimit_by: ip")
+	a := filtertest.NewRequest("GET", "/", "203.0.113.9")
+	b := filtertest.NewRequest("GET", "/", "::ffff:203.0.113.9")
+	at(f, a, 0)
+	if at(f, b, 0) != filters.Respond {
+		t.Fatal("v4 and v4-in-v6 must be the same client")
+	}
+}
+
+type claims map[string]string
+
+func (c claims) AppendClaim(dst []byte, path string) ([]byte, bool) {
+	v, ok := c[path]
+	return append(dst, v...), ok
+}
+
+const tiersYAML = `
+limit_by: ip
+tiers:
+  standard: {second: 1, minute: 2}
+  premium: {second: 3, minute: 10}
+default_tier: standard
+`
+
+func countAdmitted(f filters.Filter, req *filtertest.Request, set func(*filtertest.Request), n int) int {
+	ok := 0
+	for i := 0; i < n; i++ {
+		req.Reset()
+		set(req)
+		req.Ctx.Start = t0
+		if req.Run(f) == filters.Continue {
+			ok++
+		}
+	}
+	return ok
+}
+
+func TestTiersByConsumer(t *testing.T) {
+	f := mustBuild(t, filtertest.Env(t), tiersYAML)
+	cases := []struct {
+		tier string
+		want int
+	}{{"premium", 3}, {"standard", 1}, {"gold", 1}, {"", 1}}
+	for i, c := range cases {
+		req := filtertest.NewRequest("GET", "/", "198.51.100."+strconv.Itoa(i+1))
+		cons := &filters.Consumer{ID: "c", Tier: c.tier}
+		got := countAdmitted(f, req, func(r *filtertest.Request) { r.Ctx.Consumer = cons }, 10)
+		if got != c.want {
+			t.Errorf("tier %q: admitted %d, want %d", c.tier, got, c.want)
+		}
+		if c.tier == "premium" && hdr(req, "X-RateLimit-Limit-Second") != "3" {
+			t.Errorf("premium limit header %q", hdr(req, "X-RateLimit-Limit-Second"))
+		}
+	}
+	// No consumer at all: default tier.
+	req := filtertest.NewRequest("GET", "/", "198.51.100.99")
+	if got := countAdmitted(f, req, func(*filtertest.Request) {}, 10); got != 1 {
+		t.Errorf("anonymous: admitted %d", got)
+	}
+}
+
+func TestTiersByClaim(t *testing.T) {
+	f := mustBuild(t, filtertest.Env(t), tiersYAML+"tier_source: jwt.plan\n")
+	for i, c := range []struct {
+		cl   filters.Claims
+		want int
+	}{
+		{claims{"plan": "premium"}, 3},
+		{claims{"plan": "standard"}, 1},
+		{claims{"other": "premium"}, 1},
+		{nil, 1},
+	} {
+		req := filtertest.NewRequest("GET", "/", "198.51.100."+strconv.Itoa(i+1))
+		cl := c.cl
+		if got := countAdmitted(f, req, func(r *filtertest.Request) { r.Ctx.Claims = cl }, 10); got != c.want {
+			t.Errorf("claims %v: admitted %d, want %d", c.cl, got, c.want)
+		}
+	}
+}
+
+func TestTiersByInstance(t *testing.T) {
+	// The article's pattern: a standard and a premium instance on two routes.
+	env := filtertest.Env(t)
+	env.InstanceName = "rate-limit-standard"
+	std := mustBuild(t, env, "second: 2\nminute: 100\nhour: 1000\nlimit_by: ip")
+	env.InstanceName = "rate-limit-premium"
+	prem := mustBuild(t, env, "second: 5\nminute: 1000\nhour: 10000\nlimit_by: ip")
+	req := filtertest.NewRequest("GET", "/v1", "198.51.100.1")
+	if got := countAdmitted(std, req, func(*filtertest.Request) {}, 10); got != 2 {
+		t.Errorf("standard admitted %d", got)
+	}
+	// Same client on the premium route has its own buckets.
+	if got := countAdmitted(prem, req, func(*filtertest.Request) {}, 10); got != 5 {
+		t.Errorf("premium admitted %d", got)
+	}
+}
+
+func TestEngineSurvivesReload(t *testing.T) {
+	env := filtertest.Env(t)
+	f1 := mustBuild(t, env, "minute: 2\nlimit_by: ip")
+	req := filtertest.NewRequest("GET", "/", "198.51.100.1")
+	at(f1, req, 0)
+	at(f1, req, 0)
+	// Reload with a changed config: same instance, same engine, same state.
+	f2 := mustBuild(t, env, "minute: 2\nhour: 50\nlimit_by: ip")
+	if f1.Engine() != f2.Engine() {
+		t.Fatal("engine not shared across reloads")
+	}
+	if at(f2, req, 0) != filters.Respond {
+		t.Fatal("state lost on reload")
+	}
+	env.InstanceName = "other"
+	if f3 := mustBuild(t, env, "minute: 2\nlimit_by: ip"); f3.Engine() == f1.Engine() {
+		t.Fatal("instances must not share engines")
+	}
+}
+
+func TestMetrics(t *testing.T) {
+	env := filtertest.Env(t)
+	f := mustBuild(t, env, "second: 1\nlimit_by: ip")
+	req := filtertest.NewRequest("GET", "/", "198.51.100.1")
+	at(f, req, 0)
+	at(f, req, 0)
+	var sb strings.Builder
+	env.Metrics.WritePrometheus(&sb)
+	out := sb.String()
+	for _, want := range []string{`edgeguard_ratelimit_rejected_total{instance="test"} 1`, `edgeguard_ratelimit_keys{instance="test"} 1`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("metrics lack %q:\n%s", want, out)
+		}
+	}
+}
+
+func TestLocalPathDoesNotAllocate(t *testing.T) {
+	f := mustBuild(t, filtertest.Env(t), "second: 1000000\nminute: 10000000\nhour: 100000000\nlimit_by: consumer")
+	req := filtertest.NewRequest("GET", "/api", "203.0.113.7")
+	cons := &filters.Consumer{ID: "0b5c2d53-5d7e-4a9c-9f44-000000000001", Tier: "gold"}
+	rejF := mustBuild(t, filtertest.Env(t), "second: 1\nlimit_by: ip")
+	rejReq := filtertest.NewRequest("GET", "/api", "203.0.113.8")
+	rejReq.Run(rejF)
+	allocs := testing.AllocsPerRun(1000, func() {
+		req.Reset()
+		req.Ctx.Consumer = cons
+		if req.Run(f) != filters.Continue {
+			t.Fatal("rejected")
+		}
+		rejReq.Reset()
+		rejReq.Run(rejF) // the 429 path
+	})
+	if allocs != 0 {
+		t.Fatalf("local plugin path allocates %.1f times per request", allocs)
+	}
+}
