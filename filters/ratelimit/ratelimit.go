@@ -43,9 +43,6 @@ type RateLimit struct {
 	rejected  *metrics.Counter
 	fallbacks *metrics.Counter
 	storeErrs *metrics.Counter
-
-	// now overrides the clock (tests); nil uses Ctx.Start, else time.Now.
-	now func() time.Time
 }
 
 // tier is the compiled limits of one tier (or the only limits).
@@ -213,13 +210,10 @@ func (f *RateLimit) Access(c *filters.Ctx) filters.Verdict {
 	key := f.appendKey(c.Scratch[:0], c)
 	c.Scratch = key
 
-	var now time.Time
-	switch {
-	case f.now != nil:
-		now = f.now()
-	case !c.Start.IsZero():
-		now = c.Start
-	default:
+	// The request's start time (set by the gateway from the request) is
+	// the decision time: exact, and no second clock read per request.
+	now := c.Start
+	if now.IsZero() {
 		now = time.Now()
 	}
 

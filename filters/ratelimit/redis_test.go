@@ -188,14 +188,14 @@ func TestRedisKilledFaultTolerant(t *testing.T) {
 	if admitted != 5 {
 		t.Fatalf("admitted %d from the local bucket, want 5", admitted)
 	}
-	if slowest > 400*time.Millisecond {
+	if slowest > time.Second { // generous for loaded CI; a hang would be unbounded
 		t.Fatalf("a request took %v with Redis down (timeout 300ms)", slowest)
 	}
 	if !f.redis.br.isOpen() {
 		t.Fatal("breaker not open after consecutive failures")
 	}
 	// With the breaker open no request touches the network.
-	if _, took := timed(f, req); took > 5*time.Millisecond {
+	if _, took := timed(f, req); took > 50*time.Millisecond {
 		t.Fatalf("request with open breaker took %v", took)
 	}
 	var sb strings.Builder
@@ -243,7 +243,7 @@ func TestRedisKilledNotFaultTolerant(t *testing.T) {
 		if req.Ctx.RejectReason != "ratelimit_store_error" {
 			t.Fatalf("reason %q", req.Ctx.RejectReason)
 		}
-		if took > 400*time.Millisecond {
+		if took > time.Second {
 			t.Fatalf("request %d took %v", i, took)
 		}
 	}
@@ -287,11 +287,12 @@ func TestRedisBlackhole(t *testing.T) {
 		if v != filters.Continue {
 			t.Fatalf("request %d rejected (status %d) because of Redis", i, req.RC.Response.StatusCode())
 		}
-		if took > 250*time.Millisecond {
+		if took > 600*time.Millisecond {
 			t.Fatalf("request %d took %v (timeout 100ms)", i, took)
 		}
 	}
-	if total := time.Since(start); total > 700*time.Millisecond {
+	// Without the breaker: 50 × 100 ms = 5 s.
+	if total := time.Since(start); total > 2*time.Second {
 		t.Fatalf("50 requests took %v: breaker did not stop the waiting", total)
 	}
 }
