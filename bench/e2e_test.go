@@ -32,6 +32,7 @@ func startBackend(tb testing.TB) string {
 }
 
 func startGateway(tb testing.TB, yaml string) string {
+	yaml += "\ndata_dir: " + tb.TempDir() + "\n"
 	g, err := proxy.New(proxy.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Loader: func() (*config.Config, *confnode.Errors) {
 		return config.Parse("bench.yaml", []byte(yaml))
 	}})

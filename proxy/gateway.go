@@ -26,6 +26,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/edgeguard/edgeguard/filters"
+	"github.com/edgeguard/edgeguard/filters/blocklist"
 	"github.com/edgeguard/edgeguard/proxy/accesslog"
 	"github.com/edgeguard/edgeguard/proxy/config"
 	"github.com/edgeguard/edgeguard/proxy/config/confnode"
@@ -48,6 +49,10 @@ type Gateway struct {
 
 	accessLog atomic.Pointer[accesslog.Logger]
 	audit     *auditLog
+
+	blocklist     *blocklist.List
+	stopBlocklist func()
+	blocklistDone chan struct{}
 
 	server   *fasthttp.Server
 	admin    *fasthttp.Server
@@ -82,19 +87,24 @@ func New(opts Options) (*Gateway, error) {
 	if errs != nil && len(errs.List) > 0 {
 		return nil, errs.Err()
 	}
+	a, err := newAuditLog(cfg.Admin.AuditLog)
+	if err != nil {
+		return nil, fmt.Errorf("cannot open audit log: %w", err)
+	}
+	g.audit = a
+	if err := g.openBlocklist(cfg); err != nil {
+		return nil, err
+	}
+	g.registerBlocklistAdmin()
 	rt, err := g.Compile(cfg)
 	if err != nil {
+		g.closeBlocklist()
 		return nil, err
 	}
 	g.rt.Store(rt)
 	if err := g.openAccessLog(cfg); err != nil {
 		return nil, err
 	}
-	a, err := newAuditLog(cfg.Admin.AuditLog)
-	if err != nil {
-		return nil, fmt.Errorf("cannot open audit log: %w", err)
-	}
-	g.audit = a
 	return g, nil
 }
 
@@ -365,6 +375,7 @@ func (g *Gateway) Shutdown() error {
 	if al := g.accessLog.Load(); al != nil {
 		al.Close()
 	}
+	g.closeBlocklist()
 	g.audit.Close()
 	return err
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/edgeguard/edgeguard/filters"
+	"github.com/edgeguard/edgeguard/filters/blocklist"
 	"github.com/edgeguard/edgeguard/proxy/pathnorm"
 	"github.com/edgeguard/edgeguard/proxy/upstream"
 )
@@ -29,6 +30,7 @@ type reqState struct {
 	multi  prefixReader // pre, then the rest of the stream
 	passed int          // filters whose Access continued
 	target string
+	kind   string // plugin name of the filter that ended the request
 	host   []byte // the client's Host, before forwarding rewrites it
 }
 
@@ -47,6 +49,7 @@ func (s *reqState) reset() {
 	s.multi = prefixReader{}
 	s.passed = 0
 	s.target = ""
+	s.kind = ""
 	s.host = s.host[:0]
 }
 
@@ -153,6 +156,13 @@ func (g *Gateway) serve(rt *runtime, st *reqState, rc *fasthttp.RequestCtx, rp *
 		return
 	}
 
+	// Dynamic blocks apply to every route, before routing.
+	if g.blocklist != nil && g.blocklist.Access(c) != filters.Continue {
+		st.kind = blocklist.RejectedBy
+		rc.Response.Header.SetBytesKV(hdrRequestID, c.RequestID)
+		return
+	}
+
 	// One normalisation before routing and policy; see package pathnorm.
 	uri := req.Header.RequestURI()
 	path, query := splitQuery(uri)
@@ -188,8 +198,10 @@ func (g *Gateway) serve(rt *runtime, st *reqState, rc *fasthttp.RequestCtx, rp *
 			if c.RejectedBy == "" {
 				c.RejectedBy = l.name
 			}
+			st.kind = l.kind
 			r.metrics.rejected(c.RejectedBy, c.RejectReason)
 		case filters.Drop:
+			st.kind = l.kind
 			c.RejectedBy, c.RejectReason = l.name, "dropped"
 			r.metrics.rejected(l.name, "dropped")
 			rc.SetConnectionClose()
@@ -484,6 +496,9 @@ func (g *Gateway) logPhase(rt *runtime, st *reqState, r *route) {
 		out = 0
 	} else if rc.Response.BodyStream() == nil {
 		out = int64(len(rc.Response.Body()))
+	}
+	if rt.abuse != nil && st.kind != blocklist.RejectedBy {
+		rt.abuse.Observe(c.ClientIP, status, st.kind, c.Start)
 	}
 	if r != nil {
 		r.metrics.observe(status, total, c.UpstreamDur, in, out)

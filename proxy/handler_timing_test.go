@@ -16,6 +16,7 @@ import (
 // benchGateway compiles cfg without listening.
 func benchGateway(tb testing.TB, yaml string) *Gateway {
 	tb.Helper()
+	yaml += "\ndata_dir: " + tb.TempDir() + "\n"
 	g, err := New(Options{Logger: slog.New(slog.NewTextHandler(discard{}, nil)), Loader: func() (*config.Config, *confnode.Errors) {
 		return config.Parse("bench.yaml", []byte(yaml))
 	}})

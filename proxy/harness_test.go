@@ -148,6 +148,9 @@ func startGateway(t testing.TB, yaml string, backends ...*backend) *gw {
 	if !strings.Contains(yaml, "access_log:") {
 		yaml += "\naccess_log: {path: " + filepath.Join(dir, "access.log") + "}\n"
 	}
+	if !strings.Contains(yaml, "data_dir:") {
+		yaml += "\ndata_dir: " + filepath.Join(dir, "data") + "\n"
+	}
 	file := filepath.Join(dir, "edgeguard.yaml")
 	if err := os.WriteFile(file, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
@@ -183,6 +186,9 @@ func (g *gw) rewrite(t testing.TB, yaml string, backends ...*backend) {
 	}
 	if !strings.Contains(yaml, "access_log:") {
 		yaml += "\naccess_log: {path: " + filepath.Join(filepath.Dir(g.file), "access.log") + "}\n"
+	}
+	if !strings.Contains(yaml, "data_dir:") {
+		yaml += "\ndata_dir: " + filepath.Join(filepath.Dir(g.file), "data") + "\n"
 	}
 	if err := os.WriteFile(g.file, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)

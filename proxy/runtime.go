@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/edgeguard/edgeguard/filters"
+	"github.com/edgeguard/edgeguard/filters/blocklist"
 	"github.com/edgeguard/edgeguard/proxy/clientip"
 	"github.com/edgeguard/edgeguard/proxy/config"
 	"github.com/edgeguard/edgeguard/proxy/config/confnode"
@@ -24,6 +25,7 @@ type runtime struct {
 	services map[string]*upstream.Service
 	loadedAt time.Time
 	closers  []io.Closer
+	abuse    *blocklist.Detector
 	// inflight counts requests using this runtime, so closers run only
 	// after the last one finished.
 	inflight atomic.Int64
@@ -66,6 +68,13 @@ func (g *Gateway) compile(cfg *config.Config, errs *confnode.Errors) *runtime {
 		root.FieldErrorf("trusted_proxies", "%v", err)
 	}
 	rt.resolver = res
+	if g.blocklist != nil {
+		d, err := g.newDetector(cfg)
+		if err != nil {
+			root.FieldErrorf("abuse", "%v", err)
+		}
+		rt.abuse = d
+	}
 
 	for _, s := range cfg.Services {
 		addrs := make([]string, 0, len(s.Targets))

@@ -86,7 +86,7 @@ func freePort(t *testing.T) string {
 func TestQuickstart(t *testing.T) {
 	listen, admin := freePort(t), freePort(t)
 	cmd := exec.Command(os.Args[0], "run")
-	cmd.Env = append(os.Environ(), "EDGEGUARD_CLI_MAIN=1", "EDGEGUARD_LISTEN="+listen, "EDGEGUARD_ADMIN_LISTEN="+admin)
+	cmd.Env = append(os.Environ(), "EDGEGUARD_CLI_MAIN=1", "EDGEGUARD_LISTEN="+listen, "EDGEGUARD_ADMIN_LISTEN="+admin, "EDGEGUARD_DATA_DIR="+t.TempDir())
 	stderr, _ := cmd.StderrPipe()
 	cmd.Stdout = io.Discard
 	if err := cmd.Start(); err != nil {

@@ -19,6 +19,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/edgeguard/edgeguard/filters"
+	"github.com/edgeguard/edgeguard/filters/blocklist"
 	"github.com/edgeguard/edgeguard/proxy/clientip"
 	"github.com/edgeguard/edgeguard/proxy/config/confnode"
 )
@@ -38,6 +39,8 @@ type Config struct {
 	AccessLog      AccessLog                `yaml:"access_log"`
 	Metrics        Metrics                  `yaml:"metrics"`
 	DataDir        string                   `yaml:"data_dir"`
+	Blocklist      Blocklist                `yaml:"blocklist"`
+	Abuse          blocklist.AbuseConfig    `yaml:"abuse"`
 
 	// File is the path the config was loaded from; Root its parsed tree.
 	File string        `yaml:"-"`
@@ -152,6 +155,13 @@ type AccessLog struct {
 	// Buffer is the number of entries queued before lines are dropped
 	// (default 8192); the request path never waits for the writer.
 	Buffer int `yaml:"buffer"`
+}
+
+// Blocklist configures the dynamic IP blocklist (admin API /blocklist),
+// which applies to every route before routing and is persisted in data_dir.
+type Blocklist struct {
+	// MaxEntries caps the number of blocked prefixes (default 100000).
+	MaxEntries int `yaml:"max_entries"`
 }
 
 // Metrics configures /metrics.
@@ -397,6 +407,12 @@ func (c *Config) check(root confnode.Node) {
 		}
 		consumers[co.Username] = true
 	}
+
+	if c.Blocklist.MaxEntries < 0 {
+		root.Field("blocklist").FieldErrorf("max_entries", "must be positive")
+	}
+	c.Abuse.SetDefaults()
+	c.Abuse.Validate(root.Field("abuse"))
 
 	if c.AccessLog.Buffer < 0 {
 		root.Field("access_log").FieldErrorf("buffer", "must be positive")

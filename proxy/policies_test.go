@@ -1,0 +1,318 @@
+package proxy
+
+import (
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// clientFrom returns an HTTP client whose connections come from ip (a
+// loopback address such as 127.0.0.2).
+func clientFrom(ip string) *http.Client {
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}
+	return &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DialContext: d.DialContext, DisableKeepAlives: true}}
+}
+
+func doFrom(t *testing.T, cl *http.Client, method, url string, hdr map[string]string, body string) resp {
+	t.Helper()
+	req, _ := http.NewRequest(method, url, strings.NewReader(body))
+	for k, v := range hdr {
+		if k == "Host" {
+			req.Host = v
+			continue
+		}
+		req.Header.Set(k, v)
+	}
+	res, err := cl.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return resp{res.StatusCode, res.Header, b}
+}
+
+const plainRoute = `
+services: [{name: api, targets: ["@B1@"]}]
+routes: [{name: api, paths: ["/"], service: api}]
+`
+
+func TestBlocklistAdminAndPersistence(t *testing.T) {
+	b := startBackend(t, "api")
+	dir := t.TempDir()
+	cfg := plainRoute + "data_dir: " + dir + "\n"
+	g := startGateway(t, cfg, b)
+	other := clientFrom("127.0.0.2")
+	if r := doFrom(t, other, "GET", g.url+"/x", nil, ""); r.status != 200 {
+		t.Fatalf("before block: %d", r.status)
+	}
+	// Bad requests get clear errors.
+	for _, body := range []string{`{"ip":"nope"}`, `{"ip":"10.0.0.1/33"}`, `{"ip":"127.0.0.2","ttl":"-1s"}`, `{"ip":"127.0.0.2","bogus":1}`, `not json`} {
+		if r := do(t, "POST", g.admin+"/blocklist", nil, strings.NewReader(body)); r.status != 400 || !strings.Contains(string(r.body), "message") {
+			t.Errorf("POST %s: %d %s", body, r.status, r.body)
+		}
+	}
+	r := do(t, "POST", g.admin+"/blocklist", nil, strings.NewReader(`{"ip":"127.0.0.2","ttl":"1h","reason":"scraping"}`))
+	if r.status != 201 {
+		t.Fatalf("block: %d %s", r.status, r.body)
+	}
+	do(t, "POST", g.admin+"/blocklist", nil, strings.NewReader(`{"ip":"198.51.100.0/24","ttl":"1s","reason":"short"}`))
+	// Immediately effective, for every route, before routing (even for a path that matches nothing).
+	for _, p := range []string{"/x", "/nothing/here"} {
+		if r := doFrom(t, other, "GET", g.url+p, nil, ""); r.status != 403 || !strings.Contains(string(r.body), "IP address not allowed: 127.0.0.2") {
+			t.Fatalf("blocked client on %s: %d %s", p, r.status, r.body)
+		}
+	}
+	if r := do(t, "GET", g.url+"/x", nil, nil); r.status != 200 {
+		t.Fatalf("other clients unaffected: %d", r.status)
+	}
+	var list struct {
+		Entries []blockView
+		Total   int
+	}
+	json.Unmarshal(do(t, "GET", g.admin+"/blocklist", nil, nil).body, &list)
+	if list.Total != 2 || list.Entries[0].ExpiresAt == "" {
+		t.Fatalf("list: %+v", list)
+	}
+	// Expiry on time.
+	time.Sleep(1500 * time.Millisecond)
+	json.Unmarshal(do(t, "GET", g.admin+"/blocklist", nil, nil).body, &list)
+	if list.Total != 1 || list.Entries[0].IP != "127.0.0.2" || list.Entries[0].Reason != "scraping" {
+		t.Fatalf("after expiry: %+v", list)
+	}
+	// Survives a restart.
+	g.Shutdown()
+	g2 := startGateway(t, cfg, b)
+	if r := doFrom(t, other, "GET", g2.url+"/x", nil, ""); r.status != 403 {
+		t.Fatalf("after restart: %d", r.status)
+	}
+	if r := do(t, "DELETE", g2.admin+"/blocklist/127.0.0.2", nil, nil); r.status != 200 {
+		t.Fatalf("delete: %d %s", r.status, r.body)
+	}
+	if r := do(t, "DELETE", g2.admin+"/blocklist/127.0.0.2", nil, nil); r.status != 404 {
+		t.Fatalf("second delete: %d", r.status)
+	}
+	if r := doFrom(t, other, "GET", g2.url+"/x", nil, ""); r.status != 200 {
+		t.Fatalf("after delete: %d", r.status)
+	}
+	g2.Shutdown()
+	// A corrupt file is reported and does not stop the gateway.
+	files, _ := filepath.Glob(filepath.Join(dir, "*.json"))
+	if len(files) == 0 {
+		t.Fatal("no blocklist file in the data dir")
+	}
+	os.WriteFile(files[0], []byte("{corrupt"), 0o600)
+	g3 := startGateway(t, cfg, b)
+	if r := do(t, "GET", g3.url+"/x", nil, nil); r.status != 200 {
+		t.Fatalf("with a corrupt file: %d", r.status)
+	}
+	if !strings.Contains(g3.logs.String(), "corrupt") {
+		t.Errorf("corrupt file not reported: %s", g3.logs.String())
+	}
+}
+
+func TestAbuseAutoBlock(t *testing.T) {
+	b := startBackend(t, "api")
+	g := startGateway(t, `
+admin: {listen: "127.0.0.1:0", audit_log: "@DIR@/audit.log"}
+listen: {http: "127.0.0.1:0"}
+abuse: {enabled: true, threshold: 30, window: 1m, block_ttl: 2s, weights: {"401": 10}, exempt: ["127.0.0.3"]}
+consumers: [{username: u, jwt_secrets: [{key: k, secret: "0123456789abcdef0123456789abcdef"}]}]
+services: [{name: api, targets: ["@B1@"]}]
+routes:
+  - {name: private, paths: ["/private"], service: api, plugins: [auth]}
+  - {name: public, paths: ["/public"], service: api}
+plugins: [{name: auth, plugin: jwt}]
+`, b)
+	abuser, exempt := clientFrom("127.0.0.2"), clientFrom("127.0.0.3")
+	for i := 0; i < 4; i++ {
+		if r := doFrom(t, abuser, "GET", g.url+"/private", nil, ""); r.status != 401 {
+			t.Fatalf("401 #%d: %d", i, r.status)
+		}
+		doFrom(t, exempt, "GET", g.url+"/private", nil, "")
+	}
+	// Score 40 > 30: blocked everywhere, the exempt client is not.
+	if r := doFrom(t, abuser, "GET", g.url+"/public", nil, ""); r.status != 403 {
+		t.Fatalf("abuser not blocked: %d %s", r.status, r.body)
+	}
+	if r := doFrom(t, exempt, "GET", g.url+"/public", nil, ""); r.status != 200 {
+		t.Fatalf("exempt client blocked: %d", r.status)
+	}
+	if !strings.Contains(g.logs.String(), "IP blocked for abuse") {
+		t.Error("no warning log line")
+	}
+	m := string(do(t, "GET", g.admin+"/metrics", nil, nil).body)
+	if !strings.Contains(m, "edgeguard_abuse_blocks_total 1") {
+		t.Error("abuse metric missing")
+	}
+	// The block expires.
+	time.Sleep(2500 * time.Millisecond)
+	if r := doFrom(t, abuser, "GET", g.url+"/public", nil, ""); r.status != 200 {
+		t.Fatalf("block did not expire: %d", r.status)
+	}
+	g.Shutdown()
+	audit, _ := os.ReadFile(filepath.Join(filepath.Dir(g.file), "audit.log"))
+	if !strings.Contains(string(audit), `"who":"abuse-detector","method":"BLOCK","path":"/blocklist/127.0.0.2/32"`) || !strings.Contains(string(audit), `"result":"expired"`) {
+		t.Errorf("audit log: %s", audit)
+	}
+}
+
+func TestRateLimitTiersByRoute(t *testing.T) {
+	b := startBackend(t, "api")
+	g := startGateway(t, `
+services: [{name: api, targets: ["@B1@"]}, {name: api-premium, targets: ["@B1@"]}]
+routes:
+  - {name: api-standard, hosts: ["api.example.com"], paths: ["/v1"], service: api, plugins: [rate-limit-standard]}
+  - {name: api-premium, hosts: ["api.example.com"], paths: ["/v1/premium"], service: api-premium, plugins: [rate-limit-premium]}
+plugins:
+  - {name: rate-limit-standard, plugin: rate-limiting, config: {second: 10, minute: 100, hour: 1000, policy: local, limit_by: ip}}
+  - {name: rate-limit-premium, plugin: rate-limiting, config: {second: 100, minute: 1000, hour: 10000, policy: local, limit_by: ip}}
+`, b)
+	host := map[string]string{"Host": "api.example.com"}
+	var ok, limited int
+	var last resp
+	for i := 0; i < 15; i++ {
+		r := do(t, "GET", g.url+"/v1/items", host, nil)
+		switch r.status {
+		case 200:
+			ok++
+		case 429:
+			limited++
+			last = r
+		}
+	}
+	if ok < 10 || ok > 11 || limited == 0 {
+		t.Fatalf("standard tier: %d ok, %d limited", ok, limited)
+	}
+	if last.header.Get("Retry-After") == "" || last.header.Get("X-RateLimit-Limit-Second") != "10" || !strings.Contains(string(last.body), "API rate limit exceeded") {
+		t.Fatalf("429 headers/body: %v %s", last.header, last.body)
+	}
+	for i := 0; i < 30; i++ {
+		if r := do(t, "GET", g.url+"/v1/premium/items", host, nil); r.status != 200 || r.header.Get("X-RateLimit-Limit-Second") != "100" {
+			t.Fatalf("premium request %d: %d %v", i, r.status, r.header.Get("X-RateLimit-Limit-Second"))
+		}
+	}
+}
+
+const articleSchema = `{
+  "type": "object",
+  "required": ["name", "email"],
+  "properties": {
+    "name": {"type": "string", "minLength": 1, "maxLength": 100},
+    "email": {"type": "string", "format": "email"},
+    "phone": {"type": "string", "pattern": "^\\+?[0-9]{10,15}$"}
+  },
+  "additionalProperties": false
+}`
+
+func TestRequestValidationAndSize(t *testing.T) {
+	b := startBackend(t, "api")
+	indented := "        " + strings.ReplaceAll(articleSchema, "\n", "\n        ")
+	g := startGateway(t, `
+services: [{name: api, targets: ["@B1@"]}]
+routes: [{name: users, paths: ["/users"], service: api, plugins: [request-validator, request-size-limiting]}]
+plugins:
+  - name: request-validator
+    plugin: request-validator
+    config:
+      body_schema: |
+`+indented+`
+      allowed_content_types: [application/json]
+      verbose_response: false
+  - name: request-size-limiting
+    plugin: request-size-limiting
+    config: {allowed_payload_size: 10, size_unit: megabytes, require_content_length: true}
+`, b)
+	json := map[string]string{"Content-Type": "application/json"}
+	if r := do(t, "POST", g.url+"/users", json, strings.NewReader(`{"name":"Ada","email":"ada@example.com","phone":"+4915112345678"}`)); r.status != 200 {
+		t.Fatalf("valid body: %d %s", r.status, r.body)
+	}
+	before := b.hits.Load()
+	for name, body := range map[string]string{
+		"bad phone": `{"name":"Ada","email":"ada@example.com","phone":"call me"}`,
+		"missing":   `{"name":"Ada"}`,
+		"extra":     `{"name":"Ada","email":"ada@example.com","admin":true}`,
+		"not json":  `{"name":`,
+	} {
+		r := do(t, "POST", g.url+"/users", json, strings.NewReader(body))
+		if r.status != 400 || strings.Contains(string(r.body), "phone") {
+			t.Errorf("%s: want 400 without details, got %d %s", name, r.status, r.body)
+		}
+	}
+	if r := do(t, "POST", g.url+"/users", map[string]string{"Content-Type": "text/plain"}, strings.NewReader(`{}`)); r.status != 400 {
+		t.Errorf("content type: %d", r.status)
+	}
+	// A 12 MB body is refused from its Content-Length after the first 8 KiB
+	// (fasthttp's prefetch), without the rest being read or forwarded.
+	out := raw(t, g.Addr().String(), "POST /users HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 12582912\r\n\r\n"+strings.Repeat(" ", 9000))
+	if !strings.HasPrefix(out, "HTTP/1.1 413") {
+		t.Errorf("12 MB body: %.80q", out)
+	}
+	if b.hits.Load() != before {
+		t.Fatal("an invalid request reached the backend")
+	}
+}
+
+func TestIPRestrictionBehindTrustedProxy(t *testing.T) {
+	b := startBackend(t, "admin")
+	g := startGateway(t, `
+trusted_proxies: ["127.0.0.1/32"]
+services: [{name: admin-api, targets: ["@B1@"]}]
+routes: [{name: admin-api, hosts: ["admin-api.example.com"], paths: ["/"], service: admin-api, plugins: [ip-restriction-admin]}]
+plugins:
+  - name: ip-restriction-admin
+    plugin: ip-restriction
+    config:
+      allow:
+        - 10.0.0.0/8       # Internal network
+        - 192.168.1.100    # VPN exit
+      deny: []
+`, b)
+	host := func(xff string) map[string]string {
+		h := map[string]string{"Host": "admin-api.example.com"}
+		if xff != "" {
+			h["X-Forwarded-For"] = xff
+		}
+		return h
+	}
+	// Through the trusted proxy (127.0.0.1): the forwarded client decides.
+	for xff, want := range map[string]int{"10.1.2.3": 200, "192.168.1.100": 200, "203.0.113.9": 403, "10.1.2.3, 203.0.113.9": 403, "203.0.113.9, 10.1.2.3": 200, "::ffff:10.9.9.9": 200} {
+		if r := do(t, "GET", g.url+"/", host(xff), nil); r.status != want {
+			t.Errorf("via trusted proxy, XFF %q: %d, want %d (%s)", xff, r.status, want, r.body)
+		}
+	}
+	// A direct, untrusted client cannot get in by spoofing XFF.
+	if r := doFrom(t, clientFrom("127.0.0.2"), "GET", g.url+"/", host("10.1.2.3"), ""); r.status != 403 || !strings.Contains(string(r.body), "127.0.0.2") {
+		t.Errorf("spoofed XFF from an untrusted peer: %d %s", r.status, r.body)
+	}
+}
+
+func TestBotDetection(t *testing.T) {
+	b := startBackend(t, "api")
+	g := startGateway(t, `
+services: [{name: api, targets: ["@B1@"]}]
+routes: [{name: api, paths: ["/"], service: api, plugins: [bot-detection]}]
+plugins:
+  - name: bot-detection
+    plugin: bot-detection
+    config:
+      deny: [curl, wget, python-requests, Go-http-client]
+      allow: [GoogleBot, Bingbot]
+`, b)
+	for ua, want := range map[string]int{
+		"curl/8.4.0": 403, "Wget/1.21.4": 403, "python-requests/2.31.0": 403, "Go-http-client/1.1": 403,
+		"Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)": 200,
+		"Mozilla/5.0 (compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm)":   200,
+		"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/120 Safari/537.36": 200,
+	} {
+		if r := do(t, "GET", g.url+"/", map[string]string{"User-Agent": ua}, nil); r.status != want {
+			t.Errorf("%q: %d, want %d", ua, r.status, want)
+		}
+	}
+}
