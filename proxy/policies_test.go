@@ -307,8 +307,8 @@ plugins:
 `, b)
 	for ua, want := range map[string]int{
 		"curl/8.4.0": 403, "Wget/1.21.4": 403, "python-requests/2.31.0": 403, "Go-http-client/1.1": 403,
-		"Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)": 200,
-		"Mozilla/5.0 (compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm)":   200,
+		"Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)":    200,
+		"Mozilla/5.0 (compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm)":     200,
 		"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/120 Safari/537.36": 200,
 	} {
 		if r := do(t, "GET", g.url+"/", map[string]string{"User-Agent": ua}, nil); r.status != want {
