@@ -93,6 +93,8 @@ func printConfigErrors(w io.Writer, err error) {
 	fmt.Fprintln(w, err)
 }
 
+var demoToken string
+
 func cmdRun(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -109,6 +111,13 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		}
 		defer stop()
 		os.Setenv("EDGEGUARD_DEMO_UPSTREAM", addr)
+		secret, tok, err := quickstart.DemoToken()
+		if err != nil {
+			fmt.Fprintf(stderr, "edgeguard: cannot make the demo token: %v\n", err)
+			return 1
+		}
+		os.Setenv("EDGEGUARD_DEMO_SECRET", secret)
+		demoToken = tok
 	}
 	g, err := proxy.New(proxy.Options{Logger: log, Loader: loaderFor(*file)})
 	if err != nil {
@@ -127,7 +136,31 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	}
 	if *file == "" {
 		cfg := g.Config()
-		fmt.Fprintf(stderr, "\nedgeguard quickstart is running (embedded config, demo upstream). Try:\n\n  curl -i http://%s/v1/hello\n\nadmin API: curl http://%s/status    stop: Ctrl-C\n\n", cfg.Listen.HTTP, cfg.Admin.Listen)
+		h, a := cfg.Listen.HTTP, cfg.Admin.Listen
+		fmt.Fprintf(stderr, `
+edgeguard quickstart is running (embedded config, demo upstream). Try:
+
+  curl -i http://%[1]s/v1/hello
+
+  # JWT: the demo token (valid 24h); the backend receives X-User-ID etc., never a client's own copy
+  TOKEN=%[3]s
+  curl -i -H "Authorization: Bearer $TOKEN" -H "X-User-ID: admin" http://%[1]s/v1/me
+  curl -i http://%[1]s/v1/me                                   # 401
+
+  # the article's JSON Schema
+  curl -i -X POST -H 'Content-Type: application/json' -d '{"name":"Ada","email":"ada@example.com"}' http://%[1]s/v1/users
+  curl -i -X POST -H 'Content-Type: application/json' -d '{"name":"Ada","email":"ada@example.com","phone":"call me"}' http://%[1]s/v1/users   # 400
+
+  # rate limit 5/s per client: the 6th request within a second gets 429
+  for i in 1 2 3 4 5 6 7; do curl -s -o /dev/null -w '%%{http_code} ' http://%[1]s/v1/hello; done; echo
+
+  # bots, dynamic blocks, metrics
+  curl -i -A python-requests/2.31 http://%[1]s/v1/hello          # 403
+  curl -X POST http://%[2]s/blocklist -d '{"ip":"192.0.2.1","ttl":"1h","reason":"demo"}'
+  curl http://%[2]s/blocklist    curl http://%[2]s/status    curl http://%[2]s/metrics
+
+stop: Ctrl-C
+`, h, a, demoToken)
 	}
 	for {
 		select {

@@ -94,11 +94,14 @@ func TestQuickstart(t *testing.T) {
 	}
 	defer cmd.Process.Kill()
 	sc := bufio.NewScanner(stderr)
-	var url string
+	var url, token string
 	deadline := time.Now().Add(10 * time.Second)
 	for sc.Scan() && time.Now().Before(deadline) {
-		if m := regexp.MustCompile(`curl -i (http://\S+)`).FindStringSubmatch(sc.Text()); m != nil {
+		if m := regexp.MustCompile(`curl -i (http://\S+)`).FindStringSubmatch(sc.Text()); m != nil && url == "" {
 			url = m[1]
+		}
+		if m := regexp.MustCompile(`TOKEN=(\S+)`).FindStringSubmatch(sc.Text()); m != nil {
+			token = m[1]
 			break
 		}
 	}
@@ -114,6 +117,27 @@ func TestQuickstart(t *testing.T) {
 	res.Body.Close()
 	if res.StatusCode != 200 || !bytes.Contains(body, []byte("edgeguard-demo-upstream")) {
 		t.Fatalf("quickstart curl: %d %s", res.StatusCode, body)
+	}
+	// The demo scenarios it prints work as described.
+	base := strings.TrimSuffix(url, "/v1/hello")
+	req, _ := http.NewRequest("GET", base+"/v1/me", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("X-User-ID", "admin")
+	res, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ = io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != 200 || !bytes.Contains(body, []byte(`"X-User-Id": "demo-user-42"`)) || bytes.Contains(body, []byte(`"admin"`)) {
+		t.Fatalf("demo token: %d %s", res.StatusCode, body)
+	}
+	if res, _ := http.Get(base + "/v1/me"); res.StatusCode != 401 {
+		t.Fatalf("no token: %d", res.StatusCode)
+	}
+	res, _ = http.Post(base+"/v1/users", "application/json", strings.NewReader(`{"name":"Ada","email":"ada@example.com","phone":"call me"}`))
+	if res.StatusCode != 400 {
+		t.Fatalf("schema: %d", res.StatusCode)
 	}
 	cmd.Process.Signal(syscall.SIGTERM)
 	done := make(chan error)

@@ -3,8 +3,13 @@
 package quickstart
 
 import (
+	"crypto/rand"
 	_ "embed"
+	"encoding/hex"
 	"encoding/json"
+	"time"
+
+	"github.com/cristalhq/jwt/v4"
 	"net"
 	"sort"
 
@@ -56,4 +61,25 @@ func Echo(rc *fasthttp.RequestCtx) {
 	b, _ := json.MarshalIndent(out, "", "  ")
 	rc.SetContentType("application/json")
 	rc.SetBody(append(b, '\n'))
+}
+
+// DemoToken returns a random HS256 secret and a token for the quickstart's
+// demo consumer signed with it (iss edgeguard-demo, valid for a day).
+func DemoToken() (secret, token string, err error) {
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		return "", "", err
+	}
+	secret = hex.EncodeToString(key)
+	signer, err := jwt.NewSignerHS(jwt.HS256, []byte(secret))
+	if err != nil {
+		return "", "", err
+	}
+	claims := map[string]any{"iss": "edgeguard-demo", "sub": "demo-user-42", "email": "demo@example.com",
+		"roles": []string{"reader", "writer"}, "plan": "premium", "exp": time.Now().Add(24 * time.Hour).Unix()}
+	t, err := jwt.NewBuilder(signer).Build(claims)
+	if err != nil {
+		return "", "", err
+	}
+	return secret, t.String(), nil
 }
