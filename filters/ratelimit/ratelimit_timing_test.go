@@ -1,6 +1,7 @@
 package ratelimit
 
 import (
+	"github.com/edgeguard/edgeguard/filters/ratelimit/redistest"
 	"strconv"
 	"sync/atomic"
 	"testing"
@@ -106,8 +107,8 @@ func BenchmarkAccessParallel(b *testing.B) {
 // BenchmarkAccessRedis is the redis policy over loopback, for comparison
 // (it allocates: go-redis builds each command).
 func BenchmarkAccessRedis(b *testing.B) {
-	srv := startRedis(b)
-	f := filtertest.MustBuild(b, filtertest.Env(b), "rate-limiting", redisYAML(srv.addr(), benchConf))
+	srv := redistest.Start(b)
+	f := filtertest.MustBuild(b, filtertest.Env(b), "rate-limiting", redisYAML(srv.Addr(), benchConf))
 	req := filtertest.NewRequest("GET", "/api/orders", "203.0.113.7")
 	b.ReportAllocs()
 	for b.Loop() {

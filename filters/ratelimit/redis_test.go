@@ -1,83 +1,18 @@
 package ratelimit
 
 import (
-	"bufio"
 	"fmt"
+	"github.com/edgeguard/edgeguard/filters/ratelimit/redistest"
 	"net"
-	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/edgeguard/edgeguard/filters"
 	"github.com/edgeguard/edgeguard/filters/filtertest"
 )
-
-// redisServer is a redis-server process on a loopback port, owned by a test.
-type redisServer struct {
-	t    testing.TB
-	port int
-	cmd  *exec.Cmd
-}
-
-// startRedis starts redis-server on a random loopback port, or skips the
-// test when redis-server is not installed (CI installs it: apt-get install
-// redis-server).
-func startRedis(t testing.TB) *redisServer {
-	t.Helper()
-	if _, err := exec.LookPath("redis-server"); err != nil {
-		t.Skip("redis-server not installed")
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	s := &redisServer{t: t, port: port}
-	s.start()
-	t.Cleanup(s.kill)
-	return s
-}
-
-func (s *redisServer) addr() string { return "127.0.0.1:" + strconv.Itoa(s.port) }
-
-func (s *redisServer) start() {
-	s.t.Helper()
-	s.cmd = exec.Command("redis-server", "--port", strconv.Itoa(s.port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--dir", s.t.TempDir(), "--loglevel", "warning")
-	if err := s.cmd.Start(); err != nil {
-		s.t.Fatal(err)
-	}
-	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) {
-		if c, err := net.DialTimeout("tcp", s.addr(), 100*time.Millisecond); err == nil {
-			fmt.Fprint(c, "PING\r\n")
-			c.SetReadDeadline(time.Now().Add(time.Second))
-			line, _ := bufio.NewReader(c).ReadString('\n')
-			c.Close()
-			if strings.HasPrefix(line, "+PONG") {
-				return
-			}
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	s.kill()
-	s.t.Fatal("redis-server did not start")
-}
-
-// kill SIGKILLs the server (as a crash would) and waits for it.
-func (s *redisServer) kill() {
-	if s.cmd == nil || s.cmd.Process == nil {
-		return
-	}
-	s.cmd.Process.Signal(syscall.SIGKILL)
-	s.cmd.Wait()
-	s.cmd = nil
-}
 
 func redisYAML(addr, extra string) string {
 	host, port, _ := net.SplitHostPort(addr)
@@ -94,10 +29,10 @@ func timed(f filters.Filter, req *filtertest.Request) (filters.Verdict, time.Dur
 }
 
 func TestRedisPolicySharedAcrossNodes(t *testing.T) {
-	srv := startRedis(t)
+	srv := redistest.Start(t)
 	// Two gateway nodes: separate envs (separate engines and clients), same
 	// instance name, same Redis.
-	conf := redisYAML(srv.addr(), "minute: 3\nhour: 100\n")
+	conf := redisYAML(srv.Addr(), "minute: 3\nhour: 100\n")
 	node1 := mustBuild(t, filtertest.Env(t), conf)
 	node2 := mustBuild(t, filtertest.Env(t), conf)
 	req := filtertest.NewRequest("GET", "/", "203.0.113.50")
@@ -135,8 +70,8 @@ func TestRedisPolicySharedAcrossNodes(t *testing.T) {
 }
 
 func TestRedisTiers(t *testing.T) {
-	srv := startRedis(t)
-	f := mustBuild(t, filtertest.Env(t), redisYAML(srv.addr(), "tiers:\n  free: {minute: 1}\n  paid: {minute: 4}\ndefault_tier: free\n"))
+	srv := redistest.Start(t)
+	f := mustBuild(t, filtertest.Env(t), redisYAML(srv.Addr(), "tiers:\n  free: {minute: 1}\n  paid: {minute: 4}\ndefault_tier: free\n"))
 	paid := &filters.Consumer{ID: "p", Tier: "paid"}
 	req := filtertest.NewRequest("GET", "/", "203.0.113.60")
 	n := 0
@@ -154,9 +89,9 @@ func TestRedisTiers(t *testing.T) {
 }
 
 func TestRedisKilledFaultTolerant(t *testing.T) {
-	srv := startRedis(t)
+	srv := redistest.Start(t)
 	env := filtertest.Env(t)
-	f := mustBuild(t, env, redisYAML(srv.addr(), "minute: 5\nfault_tolerant: true\n"))
+	f := mustBuild(t, env, redisYAML(srv.Addr(), "minute: 5\nfault_tolerant: true\n"))
 	req := filtertest.NewRequest("GET", "/", "203.0.113.70")
 	for i := 0; i < 2; i++ {
 		if v, _ := timed(f, req); v != filters.Continue {
@@ -167,7 +102,7 @@ func TestRedisKilledFaultTolerant(t *testing.T) {
 		t.Fatalf("remaining %q", hdr(req, "X-RateLimit-Remaining-Minute"))
 	}
 
-	srv.kill()
+	srv.Kill()
 	// Redis is gone: no 500, nothing hangs, decisions come from this node's
 	// bucket (which saw none of the earlier requests: 5 more pass, then 429
 	// by the local limit, never because of the error).
@@ -207,7 +142,7 @@ func TestRedisKilledFaultTolerant(t *testing.T) {
 	// Redis comes back (empty: no persistence). After the cooldown the
 	// breaker lets a probe through and decisions come from Redis again: a
 	// fresh Redis bucket admits although the local one is empty.
-	srv.start()
+	srv.Restart()
 	time.Sleep(breakerCooldown + 100*time.Millisecond)
 	ok := false
 	for i := 0; i < 20 && !ok; i++ {
@@ -225,13 +160,13 @@ func TestRedisKilledFaultTolerant(t *testing.T) {
 }
 
 func TestRedisKilledNotFaultTolerant(t *testing.T) {
-	srv := startRedis(t)
-	f := mustBuild(t, filtertest.Env(t), redisYAML(srv.addr(), "minute: 5\nfault_tolerant: false\n"))
+	srv := redistest.Start(t)
+	f := mustBuild(t, filtertest.Env(t), redisYAML(srv.Addr(), "minute: 5\nfault_tolerant: false\n"))
 	req := filtertest.NewRequest("GET", "/", "203.0.113.80")
 	if v, _ := timed(f, req); v != filters.Continue {
 		t.Fatal("rejected with Redis up")
 	}
-	srv.kill()
+	srv.Kill()
 	for i := 0; i < 6; i++ {
 		v, took := timed(f, req)
 		if v != filters.Respond || req.RC.Response.StatusCode() != 500 {
