@@ -1,12 +1,9 @@
 package botdetect
 
 import (
-	"os"
 	"regexp"
-	"strconv"
 	"strings"
 	"testing"
-	"time"
 )
 
 // naiveMatch is the reference: every pattern of every list, in order.
@@ -42,8 +39,6 @@ func FuzzMatcher(f *testing.F) {
 		f.Add(s[0], s[1])
 	}
 	f.Fuzz(func(t *testing.T, spec, ua string) {
-		tm := time.AfterFunc(2*time.Second, func() { os.WriteFile("/tmp/fz/slow.txt", []byte(strconv.Quote(spec)+"\n"+strconv.Quote(ua)), 0o644) })
-		defer tm.Stop()
 		var lists [][]string
 		for _, block := range strings.Split(spec, "\n\n") {
 			lists = append(lists, strings.Split(block, "\n"))
@@ -79,6 +74,28 @@ func FuzzMatcher(f *testing.F) {
 			if got != want {
 				t.Fatalf("lists %q, ua %q, from %d: Match = %d, reference = %d", lists, ua, from, got, want)
 			}
+		}
+	})
+}
+
+// FuzzCountUserAgents checks the raw-header scan against a plain
+// reference: lines split at '\n', name before ':' trimmed of spaces and
+// tabs, compared case-insensitively.
+func FuzzCountUserAgents(f *testing.F) {
+	f.Add("Host: x\r\nUser-Agent: a\r\nuser-agent: b\r\n\r\n")
+	f.Add("User-Agent : a\r\nX-User-Agent: b\r\n")
+	f.Add("USER-AGENT:\r\n")
+	f.Fuzz(func(t *testing.T, raw string) {
+		want := 0
+		for _, line := range strings.Split(raw, "\n") {
+			name, _, ok := strings.Cut(line, ":")
+			if ok && strings.EqualFold(strings.TrimRight(name, " \t"), "user-agent") {
+				want++
+			}
+		}
+		want = min(want, 2)
+		if got := countUserAgents([]byte(raw)); got != want {
+			t.Fatalf("%q: %d, want %d", raw, got, want)
 		}
 	})
 }

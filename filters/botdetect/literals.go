@@ -256,6 +256,19 @@ func analyzeConcat(subs []*syntax.Regexp) info {
 	allExact := true
 	var best []string
 	for _, s := range subs {
+		if s.Op == syntax.OpPlus {
+			// x+ starts with x: the run goes on through one x, then ends
+			if sub := analyze(s.Sub[0]); sub.exact && len(sub.set) > 0 {
+				allExact = false
+				if next, ok := cross(run, sub.set); ok {
+					best = better(best, next)
+				} else {
+					best = better(best, better(run, sub.set))
+				}
+				run = []string{""}
+				continue
+			}
+		}
 		in := analyze(s)
 		if in.exact {
 			if len(in.set) == 0 {

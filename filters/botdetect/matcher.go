@@ -40,10 +40,13 @@ type Matcher struct {
 	src       []string         // per pattern id, as given
 	always    [][]int32        // per list: patterns without literals, run every time
 
-	class    [256]uint8 // input byte → symbol class (ASCII letters folded)
-	ncls     uint32
-	delta    []uint32 // state*ncls + class → next state, | outFlag if it has outputs
-	outStart []uint32 // outputs of state s: outs[outStart[s]:outStart[s+1]]
+	class [256]uint8 // input byte → symbol class (ASCII letters folded)
+	ncls  uint32
+	// delta[s + class] is the next state after state s (states are
+	// stored premultiplied by ncls, so a step is one add and one load),
+	// with outFlag set when that state has outputs.
+	delta    []uint32
+	outStart []uint32 // outputs of state s (not premultiplied): outs[outStart[s]:outStart[s+1]]
 	outs     []uint32 // pattern id << 1 | 1 if exact
 }
 
@@ -97,13 +100,35 @@ func Compile(lists [][]string) (*Matcher, error) {
 			m.src = append(m.src, src)
 			m.listOf = append(m.listOf, int32(li))
 
-			in := analyze(parsed.Simplify())
-			switch {
-			case in.exact && len(in.set) == 0:
-				// never matches: no literal, not run
-			case !usable(in.set):
+			// A top-level alternation is analysed branch by branch: a hit
+			// of an exact branch is a match of the pattern even when
+			// other branches need their regexp (`curl|java/\d`).
+			top := parsed.Simplify()
+			for top.Op == syntax.OpCapture {
+				top = top.Sub[0]
+			}
+			branches := []*syntax.Regexp{top}
+			if top.Op == syntax.OpAlternate {
+				branches = top.Sub
+			}
+			var infos []info
+			always := false
+			for _, b := range branches {
+				in := analyze(b)
+				if in.exact && len(in.set) == 0 {
+					continue // never matches
+				}
+				if !usable(in.set) {
+					always = true
+					break
+				}
+				infos = append(infos, in)
+			}
+			if always {
 				m.always[li] = append(m.always[li], pid)
-			default:
+				continue
+			}
+			for _, in := range infos {
 				for _, s := range in.set {
 					if _, seen := lits[s]; !seen {
 						order = append(order, s)
@@ -198,9 +223,11 @@ func Compile(lists [][]string) (*Matcher, error) {
 	}
 	m.outStart[nstates] = uint32(len(m.outs))
 	for i, t := range m.delta {
+		flag := uint32(0)
 		if m.outStart[t+1] > m.outStart[t] {
-			m.delta[i] = t | outFlag
+			flag = outFlag
 		}
+		m.delta[i] = t*n | flag
 	}
 	return m, nil
 }
@@ -253,12 +280,13 @@ func (m *Matcher) Match(ua []byte, from int) int {
 				c, i = m.class['s'], i+1
 			}
 		}
-		next := delta[st*n+uint32(c)]
+		next := delta[st+uint32(c)]
 		st = next &^ outFlag
 		if next&outFlag == 0 {
 			continue
 		}
-		for _, o := range outs[outStart[st]:outStart[st+1]] {
+		s := st / n
+		for _, o := range outs[outStart[s]:outStart[s+1]] {
 			pid := o >> 1
 			if o&1 == 0 {
 				cand[pid>>6] |= 1 << (pid & 63)
@@ -300,8 +328,8 @@ func (m *Matcher) Match(ua []byte, from int) int {
 // Stats describes a compiled Matcher, for logs and tests.
 type Stats struct {
 	Patterns  int // all patterns
-	Exact     int // decided by the prefilter alone
-	Confirmed int // prefiltered, confirmed by their regexp
+	Exact     int // decided by the prefilter alone (at least some branches)
+	Confirmed int // prefiltered, always confirmed by their regexp
 	Always    int // without literals: run on every input
 	States    int // automaton states
 	Classes   int // symbol classes
@@ -332,12 +360,12 @@ func (m *Matcher) Stats() Stats {
 	return st
 }
 
-// Always returns the patterns of list l that have no literal and run on
-// every input (config load warns about them).
-func (m *Matcher) Always(l int) []string {
-	var out []string
+// Always returns the indexes (within list l) of the patterns that have no
+// literal and run on every input; config load warns about them.
+func (m *Matcher) Always(l int) []int {
+	var out []int
 	for _, pid := range m.always[l] {
-		out = append(out, m.src[pid])
+		out = append(out, int(pid-m.listStart[l]))
 	}
 	return out
 }

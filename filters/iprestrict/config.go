@@ -35,16 +35,32 @@ type Config struct {
 const DefaultStatus = 403
 
 // compiled is the frozen form of a Config.
+//
+// Both lists live in one prefix table whose longest match gives the
+// decision directly: every deny prefix is stored as valDeny, and every
+// allow prefix that no deny prefix covers as valAllow (an allow prefix
+// inside a deny prefix can never pass, so it is left out). Then the
+// longest stored prefix around an address is a deny prefix exactly when
+// some deny prefix contains the address (a longer allow prefix inside it
+// would have been left out), which is Kong's "deny first" rule, and one
+// table walk replaces two (measured: 15% faster than a Contains on two
+// tables, see README).
 type compiled struct {
-	allow, deny *bart.Lite // nil when the list is empty
-	status      int
-	message     string // "" means the default message with the client IP
-	nAllow      int
-	nDeny       int
+	t        *bart.Fast[uint8] // nil when both lists are empty
+	hasAllow bool              // a client outside every allow prefix is rejected
+	status   int
+	message  string // "" means the default message with the client IP
+	nAllow   int
+	nDeny    int
 }
 
-// Deprecation is a warning about an old field name, with its place.
-type Deprecation struct {
+const (
+	valDeny  uint8 = 1
+	valAllow uint8 = 2
+)
+
+// deprecation is a warning about an old field name, with its place.
+type deprecation struct {
 	File, Path string
 	Line       int
 	Old, New   string
@@ -53,7 +69,7 @@ type Deprecation struct {
 // compile validates cfg (decoded from n) and builds the prefix tables.
 // Problems are recorded on n; ok is false when there were any. Warnings
 // about deprecated names are returned for the caller to log.
-func compile(n confnode.Node, cfg *Config) (c compiled, warnings []Deprecation, ok bool) {
+func compile(n confnode.Node, cfg *Config) (c compiled, warnings []deprecation, ok bool) {
 	before := len(n.Errs.List)
 
 	allowField, denyField := "allow", "deny"
@@ -63,7 +79,7 @@ func compile(n confnode.Node, cfg *Config) (c compiled, warnings []Deprecation, 
 			n.FieldErrorf("whitelist", "cannot be combined with allow: whitelist is the old name of allow, keep only allow")
 		} else {
 			allow, allowField = cfg.Whitelist, "whitelist"
-			warnings = append(warnings, deprecation(n, "whitelist", "allow"))
+			warnings = append(warnings, deprecated(n, "whitelist", "allow"))
 		}
 	}
 	if len(cfg.Blacklist) > 0 || n.Field("blacklist").Present() {
@@ -71,15 +87,17 @@ func compile(n confnode.Node, cfg *Config) (c compiled, warnings []Deprecation, 
 			n.FieldErrorf("blacklist", "cannot be combined with deny: blacklist is the old name of deny, keep only deny")
 		} else {
 			deny, denyField = cfg.Blacklist, "blacklist"
-			warnings = append(warnings, deprecation(n, "blacklist", "deny"))
+			warnings = append(warnings, deprecated(n, "blacklist", "deny"))
 		}
 	}
 
 	if len(allow) == 0 && len(deny) == 0 {
 		n.Errorf("at least one of allow or deny must be non-empty")
 	}
-	c.allow, c.nAllow = buildTable(n.Field(allowField), allow)
-	c.deny, c.nDeny = buildTable(n.Field(denyField), deny)
+	allowP := parseList(n.Field(allowField), allow)
+	denyP := parseList(n.Field(denyField), deny)
+	c.t = merge(allowP, denyP)
+	c.hasAllow, c.nAllow, c.nDeny = len(allow) > 0, len(allow), len(deny)
 
 	c.status = cfg.Status
 	if !n.Field("status").Present() {
@@ -91,27 +109,44 @@ func compile(n confnode.Node, cfg *Config) (c compiled, warnings []Deprecation, 
 	return c, warnings, len(n.Errs.List) == before
 }
 
-func deprecation(n confnode.Node, old, repl string) Deprecation {
+func deprecated(n confnode.Node, old, repl string) deprecation {
 	f := n.Field(old)
-	return Deprecation{File: f.File, Path: f.Path, Line: f.Line(), Old: old, New: repl}
+	return deprecation{File: f.File, Path: f.Path, Line: f.Line(), Old: old, New: repl}
 }
 
-// buildTable parses entries into a prefix table, recording an error at the
-// index of every bad entry. It returns nil for an empty list.
-func buildTable(n confnode.Node, entries []string) (*bart.Lite, int) {
-	if len(entries) == 0 {
-		return nil, 0
-	}
-	t := new(bart.Lite)
+// parseList parses entries, recording an error at the index of every bad
+// entry.
+func parseList(n confnode.Node, entries []string) []netip.Prefix {
+	out := make([]netip.Prefix, 0, len(entries))
 	for i, s := range entries {
 		p, err := ParsePrefix(s)
 		if err != nil {
 			n.Index(i).Errorf("invalid IP address or CIDR %q: %v", s, err)
 			continue
 		}
-		t.Insert(p)
+		out = append(out, p)
 	}
-	return t, len(entries)
+	return out
+}
+
+// merge builds the decision table (see compiled).
+func merge(allow, deny []netip.Prefix) *bart.Fast[uint8] {
+	if len(allow) == 0 && len(deny) == 0 {
+		return nil
+	}
+	t := new(bart.Fast[uint8])
+	denyOnly := new(bart.Lite)
+	for _, p := range deny {
+		t.Insert(p, valDeny)
+		denyOnly.Insert(p)
+	}
+	for _, p := range allow {
+		if denyOnly.LookupPrefix(p) {
+			continue // inside (or equal to) a deny prefix: never passes
+		}
+		t.Insert(p, valAllow)
+	}
+	return t
 }
 
 // NewTable parses entries (addresses or CIDRs, see ParsePrefix) into a
@@ -142,8 +177,3 @@ func (e *EntryError) Error() string {
 }
 
 func (e *EntryError) Unwrap() error { return e.Err }
-
-// Contains reports whether addr (unmapped first) is in t. t may be nil.
-func Contains(t *bart.Lite, addr netip.Addr) bool {
-	return t != nil && t.Contains(addr.Unmap())
-}

@@ -20,6 +20,7 @@ package iprestrict
 import (
 	"fmt"
 	"net/netip"
+	"strconv"
 	"unsafe"
 
 	"github.com/VictoriaMetrics/metrics"
@@ -84,17 +85,40 @@ func New(n confnode.Node, env *filters.Env) (filters.Filter, error) {
 // not load YAML, such as tests and the admin API). All problems are
 // returned as one error.
 func NewFromConfig(cfg Config, env *filters.Env) (*Filter, error) {
-	data, err := yaml.Marshal(&cfg)
-	if err != nil {
-		return nil, fmt.Errorf("ip-restriction: cannot encode config: %w", err)
-	}
-	n, errs := confnode.Parse("config", data)
-	n.Path = "config"
-	f, _ := New(n, env)
+	errs := &confnode.Errors{}
+	f, _ := New(confnode.Node{Y: configNode(&cfg), Path: "config", File: "config", Errs: errs}, env)
 	if err := errs.Err(); err != nil {
 		return nil, fmt.Errorf("ip-restriction: %w", err)
 	}
 	return f.(*Filter), nil
+}
+
+// configNode builds the YAML node tree of cfg directly (yaml.Node.Encode
+// would print and re-parse it, which costs seconds for 100,000 entries).
+func configNode(cfg *Config) *yaml.Node {
+	m := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
+	scalar := func(tag, v string) *yaml.Node { return &yaml.Node{Kind: yaml.ScalarNode, Tag: tag, Value: v} }
+	list := func(key string, vs []string) {
+		if vs == nil {
+			return
+		}
+		seq := &yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq", Content: make([]*yaml.Node, len(vs))}
+		for i, v := range vs {
+			seq.Content[i] = scalar("!!str", v)
+		}
+		m.Content = append(m.Content, scalar("!!str", key), seq)
+	}
+	list("allow", cfg.Allow)
+	list("deny", cfg.Deny)
+	list("whitelist", cfg.Whitelist)
+	list("blacklist", cfg.Blacklist)
+	if cfg.Status != 0 {
+		m.Content = append(m.Content, scalar("!!str", "status"), scalar("!!int", strconv.Itoa(cfg.Status)))
+	}
+	if cfg.Message != "" {
+		m.Content = append(m.Content, scalar("!!str", "message"), scalar("!!str", cfg.Message))
+	}
+	return m
 }
 
 func newFilter(c compiled, env *filters.Env) *Filter {
@@ -131,12 +155,18 @@ func (f *Filter) Access(c *filters.Ctx) filters.Verdict {
 // pass, and otherwise why (one of the Reason constants).
 func (f *Filter) Check(addr netip.Addr) (pass bool, reason string) {
 	ip := addr.Unmap()
-	switch {
-	case !ip.IsValid():
+	if !ip.IsValid() {
 		return false, ReasonUnknownIP
-	case f.c.deny != nil && f.c.deny.Contains(ip):
-		return false, ReasonDenied
-	case f.c.allow != nil && !f.c.allow.Contains(ip):
+	}
+	if f.c.t != nil {
+		if v, ok := f.c.t.Lookup(ip); ok {
+			if v == valDeny {
+				return false, ReasonDenied
+			}
+			return true, ""
+		}
+	}
+	if f.c.hasAllow {
 		return false, ReasonNotAllowed
 	}
 	return true, ""

@@ -3,7 +3,9 @@ package iprestrict_test
 import (
 	"bytes"
 	"log/slog"
+	"math/rand/v2"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 
@@ -273,6 +275,59 @@ func TestAccessDoesNotAllocate(t *testing.T) {
 			r.Reset()
 		}); n != 0 {
 			t.Errorf("%s: %.1f allocs per request", ip, n)
+		}
+	}
+}
+
+// TestMatchesKongSemantics compares the merged decision table with Kong's
+// rule written out naively (any deny contains → reject; allow non-empty and
+// none contains → reject) on random, heavily overlapping lists.
+func TestMatchesKongSemantics(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	randPrefix := func() netip.Prefix {
+		if r.IntN(4) == 0 {
+			var b [16]byte
+			copy(b[:], netip.MustParseAddr("2001:db8::").AsSlice())
+			b[14], b[15] = byte(r.IntN(4)), byte(r.Uint32())
+			return netip.PrefixFrom(netip.AddrFrom16(b), 110+r.IntN(19)).Masked()
+		}
+		a := netip.AddrFrom4([4]byte{10, 0, byte(r.IntN(4)), byte(r.Uint32())})
+		return netip.PrefixFrom(a, 20+r.IntN(13)).Masked()
+	}
+	for round := range 200 {
+		var allow, deny []string
+		var allowP, denyP []netip.Prefix
+		for range r.IntN(12) {
+			p := randPrefix()
+			allow, allowP = append(allow, p.String()), append(allowP, p)
+		}
+		for range r.IntN(12) {
+			p := randPrefix()
+			deny, denyP = append(deny, p.String()), append(denyP, p)
+		}
+		if len(allow)+len(deny) == 0 {
+			continue
+		}
+		f, err := iprestrict.NewFromConfig(iprestrict.Config{Allow: allow, Deny: deny}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range 300 {
+			var a netip.Addr
+			if r.IntN(4) == 0 {
+				a = randPrefix().Addr().Next()
+			} else {
+				a = netip.AddrFrom4([4]byte{10, 0, byte(r.IntN(4)), byte(r.Uint32())})
+			}
+			want := ""
+			if slices.ContainsFunc(denyP, func(p netip.Prefix) bool { return p.Contains(a) }) {
+				want = iprestrict.ReasonDenied
+			} else if len(allowP) > 0 && !slices.ContainsFunc(allowP, func(p netip.Prefix) bool { return p.Contains(a) }) {
+				want = iprestrict.ReasonNotAllowed
+			}
+			if _, got := f.Check(a); got != want {
+				t.Fatalf("round %d: allow %v deny %v: %v → %q, want %q", round, allow, deny, a, got, want)
+			}
 		}
 	}
 }
