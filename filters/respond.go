@@ -2,6 +2,7 @@ package filters
 
 import (
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/valyala/fasthttp"
 )
@@ -17,7 +18,8 @@ func (c *Ctx) Reject(status int, reason, msg string) Verdict {
 	b = AppendJSONString(b, msg)
 	if len(c.RequestID) > 0 {
 		b = append(b, `,"request_id":`...)
-		b = AppendJSONString(b, string(c.RequestID))
+		// A string view, not a copy: AppendJSONString only reads it.
+		b = AppendJSONString(b, unsafe.String(unsafe.SliceData(c.RequestID), len(c.RequestID)))
 	}
 	b = append(b, '}')
 	c.Scratch = b

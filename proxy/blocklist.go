@@ -140,6 +140,10 @@ func (g *Gateway) registerBlocklistAdmin() {
 			adminError(rc, fasthttp.StatusBadRequest, err.Error())
 			return
 		}
+		// 201 means the block is on disk, not only in memory.
+		if err := g.blocklist.Flush(); err != nil {
+			g.log.Error("blocklist: cannot save", "err", err)
+		}
 		a.Detail = fmt.Sprintf("blocked %s ttl=%s reason=%q", e.Prefix, req.TTL, req.Reason)
 		rc.SetStatusCode(fasthttp.StatusCreated)
 		b, _ := json.MarshalIndent(viewOf(e, time.Now()), "", "  ")
@@ -159,6 +163,9 @@ func (g *Gateway) registerBlocklistAdmin() {
 		if !ok {
 			adminError(rc, fasthttp.StatusNotFound, "not in the blocklist: "+p.String())
 			return
+		}
+		if err := g.blocklist.Flush(); err != nil {
+			g.log.Error("blocklist: cannot save", "err", err)
 		}
 		a.Detail = "unblocked " + e.Prefix.String()
 		b, _ := json.MarshalIndent(viewOf(e, time.Now()), "", "  ")

@@ -90,15 +90,18 @@ func validRequestID(b []byte) bool {
 }
 
 var (
-	hdrRequestID      = []byte("X-Request-ID")
-	hdrXFF            = []byte("X-Forwarded-For")
-	hdrXFProto        = []byte("X-Forwarded-Proto")
-	hdrXFHost         = []byte("X-Forwarded-Host")
-	hdrXRealIP        = []byte("X-Real-IP")
-	hdrConnection     = []byte("Connection")
-	strHTTP           = []byte("http")
-	hopByHopHeaders   = []string{"Connection", "Keep-Alive", "Proxy-Connection", "TE", "Trailer", "Upgrade", "Proxy-Authorization", "Proxy-Authenticate"}
-	hopByHopResponses = []string{"Connection", "Keep-Alive", "Proxy-Connection", "Trailer", "Upgrade", "Proxy-Authenticate"}
+	hdrRequestID    = []byte("X-Request-ID")
+	hdrXFF          = []byte("X-Forwarded-For")
+	hdrXFProto      = []byte("X-Forwarded-Proto")
+	hdrXFHost       = []byte("X-Forwarded-Host")
+	hdrXRealIP      = []byte("X-Real-IP")
+	hdrConnection   = []byte("Connection")
+	strHTTP         = []byte("http")
+	hopByHopHeaders = []string{"Connection", "Keep-Alive", "Proxy-Connection", "TE", "Trailer", "Upgrade", "Proxy-Authorization", "Proxy-Authenticate"}
+	// gatewayOnlyHeaders are removed from every client request: plugins set
+	// them for backends (bot score, mTLS subject, gateway identity).
+	gatewayOnlyHeaders = []string{"X-Bot-Score", "X-Client-Cert-Subject", "X-Gateway-Identity"}
+	hopByHopResponses  = []string{"Connection", "Keep-Alive", "Proxy-Connection", "Trailer", "Upgrade", "Proxy-Authenticate"}
 )
 
 // handle is the fasthttp handler of the public listener.
@@ -376,6 +379,10 @@ func rewriteRequest(st *reqState, r *route, query []byte) {
 		}
 	}
 	for _, name := range hopByHopHeaders {
+		h.Del(name)
+	}
+	// Headers only the gateway may set, whatever plugins the route runs.
+	for _, name := range gatewayOnlyHeaders {
 		h.Del(name)
 	}
 	p := st.path
