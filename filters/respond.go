@@ -3,8 +3,6 @@ package filters
 import (
 	"unicode/utf8"
 	"unsafe"
-
-	"github.com/valyala/fasthttp"
 )
 
 // Reject ends the request with status and Kong's body
@@ -91,5 +89,3 @@ func AppendJSONString(dst []byte, s string) []byte {
 	}
 	return append(dst, '"')
 }
-
-var _ = fasthttp.StatusOK

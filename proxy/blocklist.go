@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/netip"
 	"strings"
 	"time"
 
@@ -172,5 +171,3 @@ func (g *Gateway) registerBlocklistAdmin() {
 		rc.SetBody(b)
 	})
 }
-
-var _ = netip.Addr{}

@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"bytes"
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -245,14 +244,6 @@ plugins:
 	if e := r.echo(t); e.BodyLen != len(big) || e.BodySHA != hex.EncodeToString(sum[:]) {
 		t.Fatalf("large body: got %d bytes", e.BodyLen)
 	}
-	// And a large response streams back.
-	r = do(t, "GET", g.url+"/open/../big?n=20000000", nil, nil)
-	_ = r
-	res, err := httpClient.Get(g.url + "/open")
-	if err != nil {
-		t.Fatal(err)
-	}
-	res.Body.Close()
 }
 
 func TestLargeResponseStreams(t *testing.T) {
@@ -471,8 +462,6 @@ routes: [{name: api, paths: ["/"], service: api}]
 		t.Errorf("rejected line: %s", lines[1])
 	}
 }
-
-var _ = context.Background
 
 func TestStripPathAndIdentityHeaders(t *testing.T) {
 	b := startBackend(t, "api")

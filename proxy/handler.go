@@ -6,7 +6,6 @@ import (
 	"io"
 	"net"
 	"net/netip"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -654,8 +653,6 @@ func (l *limitReader) Read(p []byte) (int, error) {
 	}
 	return n, err
 }
-
-var _ = strconv.Itoa
 
 // normalizeInto is pathnorm.Normalize, named for the benchmark.
 var normalizeInto = pathnorm.Normalize
