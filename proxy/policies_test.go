@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"io"
 	"net"
@@ -10,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/edgeguard/edgeguard/filters/jwt/jwttest"
 )
 
 // clientFrom returns an HTTP client whose connections come from ip (a
@@ -314,5 +317,58 @@ plugins:
 		if r := do(t, "GET", g.url+"/", map[string]string{"User-Agent": ua}, nil); r.status != want {
 			t.Errorf("%q: %d, want %d", ua, r.status, want)
 		}
+	}
+}
+
+// TestRateLimitTiersByConsumerAndClaim: one rate-limiting instance choosing
+// its limits by the consumer's tier, and one by a JWT claim.
+func TestRateLimitTiersByConsumerAndClaim(t *testing.T) {
+	keys := jwttest.NewKeys()
+	secret := base64.StdEncoding.EncodeToString(keys.Secret)
+	b := startBackend(t, "api")
+	g := startGateway(t, `
+consumers:
+  - {username: basic-co, tier: standard, jwt_secrets: [{key: basic-co, secret: "`+secret+`"}]}
+  - {username: big-co, tier: premium, jwt_secrets: [{key: big-co, secret: "`+secret+`"}]}
+services: [{name: api, targets: ["@B1@"]}]
+routes:
+  - {name: by-consumer, paths: ["/c"], service: api, plugins: [auth, rl-consumer]}
+  - {name: by-claim, paths: ["/p"], service: api, plugins: [auth, rl-claim]}
+plugins:
+  - {name: auth, plugin: jwt, config: {secret_is_base64: true}}
+  - name: rl-consumer
+    plugin: rate-limiting
+    config: {limit_by: consumer, tiers: {standard: {minute: 3}, premium: {minute: 30}}, default_tier: standard}
+  - name: rl-claim
+    plugin: rate-limiting
+    config: {limit_by: consumer, tier_source: jwt.plan, tiers: {free: {minute: 2}, premium: {minute: 20}}, default_tier: free}
+`, b)
+	tok := func(iss, plan string) map[string]string {
+		c := map[string]any{"iss": iss, "sub": iss + "-user", "exp": time.Now().Add(time.Hour).Unix()}
+		if plan != "" {
+			c["plan"] = plan
+		}
+		return map[string]string{"Authorization": "Bearer " + keys.Sign("HS256", "", c)}
+	}
+	okCount := func(path string, hdr map[string]string, n int) int {
+		ok := 0
+		for i := 0; i < n; i++ {
+			if do(t, "GET", g.url+path, hdr, nil).status == 200 {
+				ok++
+			}
+		}
+		return ok
+	}
+	if n := okCount("/c", tok("basic-co", ""), 6); n != 3 {
+		t.Errorf("standard consumer: %d admitted, want 3", n)
+	}
+	if n := okCount("/c", tok("big-co", ""), 10); n != 10 {
+		t.Errorf("premium consumer: %d admitted, want 10", n)
+	}
+	if n := okCount("/p", tok("basic-co", "premium"), 8); n != 8 {
+		t.Errorf("premium plan claim: %d admitted, want 8", n)
+	}
+	if n := okCount("/p", tok("big-co", ""), 5); n != 2 {
+		t.Errorf("no plan claim (default free): %d admitted, want 2", n)
 	}
 }
