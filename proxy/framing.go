@@ -19,19 +19,80 @@ import (
 //     Content-Length at most once with one plain decimal value;
 //   - Transfer-Encoding, if present, is exactly "chunked" (HTTP/1.1 only).
 //
-// Hand-written: it runs on every request and must not allocate.
+// Hand-written: it runs on every request and must not allocate. As it
+// reads every header name anyway, it also returns which of the headers the
+// gateway strips (hop-by-hop, gateway-only) are present, so the common
+// request without any of them costs no header deletions.
 func checkFraming(h *fasthttp.RequestHeader) string {
+	r, _ := scanHeaders(h)
+	return r
+}
+
+// Bits of the header mask scanHeaders returns.
+const (
+	hasConnection  uint32 = 1 << iota
+	hasHopByHop           // Keep-Alive, Proxy-Connection, TE, Trailer, Upgrade, Proxy-Authorization, Proxy-Authenticate
+	hasGatewayOnly        // X-Bot-Score, X-Client-Cert-Subject, X-Gateway-Identity
+)
+
+func headerBit(name []byte) uint32 {
+	switch len(name) {
+	case 2:
+		if equalFold(name, "te") {
+			return hasHopByHop
+		}
+	case 7:
+		if equalFold(name, "trailer") || equalFold(name, "upgrade") {
+			return hasHopByHop
+		}
+	case 10:
+		if equalFold(name, "connection") {
+			return hasConnection
+		}
+		if equalFold(name, "keep-alive") {
+			return hasHopByHop
+		}
+	case 11:
+		if equalFold(name, "x-bot-score") {
+			return hasGatewayOnly
+		}
+	case 16:
+		if equalFold(name, "proxy-connection") {
+			return hasHopByHop
+		}
+	case 18:
+		if equalFold(name, "proxy-authenticate") {
+			return hasHopByHop
+		}
+		if equalFold(name, "x-gateway-identity") {
+			return hasGatewayOnly
+		}
+	case 19:
+		if equalFold(name, "proxy-authorization") {
+			return hasHopByHop
+		}
+	case 21:
+		if equalFold(name, "x-client-cert-subject") {
+			return hasGatewayOnly
+		}
+	}
+	return 0
+}
+
+// scanHeaders is checkFraming plus the header mask.
+func scanHeaders(h *fasthttp.RequestHeader) (string, uint32) {
 	raw := h.RawHeaders()
 	var cl, te int
+	var mask uint32
 	for len(raw) > 0 {
 		i := bytes.IndexByte(raw, '\n')
 		if i < 0 {
 			// fasthttp keeps the block up to and including the final CRLF;
 			// anything else means a line without LF.
-			return "header line without CRLF"
+			return "header line without CRLF", 0
 		}
 		if i == 0 || raw[i-1] != '\r' {
-			return "bare LF in header"
+			return "bare LF in header", 0
 		}
 		line := raw[:i-1]
 		raw = raw[i+1:]
@@ -39,55 +100,56 @@ func checkFraming(h *fasthttp.RequestHeader) string {
 			continue // the empty line ending the block
 		}
 		if line[0] == ' ' || line[0] == '\t' {
-			return "obs-fold header continuation"
+			return "obs-fold header continuation", 0
 		}
 		colon := bytes.IndexByte(line, ':')
 		if colon <= 0 {
-			return "header line without name"
+			return "header line without name", 0
 		}
 		name, value := line[:colon], line[colon+1:]
 		for _, c := range name {
 			if !isTokenChar(c) {
-				return "invalid header name"
+				return "invalid header name", 0
 			}
 		}
 		for _, c := range value {
 			if c < 0x20 && c != '\t' || c == 0x7f {
-				return "control character in header value"
+				return "control character in header value", 0
 			}
 		}
+		mask |= headerBit(name)
 		switch {
 		case equalFold(name, "content-length"):
 			cl++
 			v := trimOWS(value)
 			if len(v) == 0 || len(v) > 18 {
-				return "invalid Content-Length"
+				return "invalid Content-Length", 0
 			}
 			for _, c := range v {
 				if c < '0' || c > '9' {
-					return "invalid Content-Length"
+					return "invalid Content-Length", 0
 				}
 			}
 		case equalFold(name, "transfer-encoding"):
 			te++
 			if !equalFold(trimOWS(value), "chunked") {
-				return "unsupported Transfer-Encoding"
+				return "unsupported Transfer-Encoding", 0
 			}
 		}
 	}
 	if cl > 1 {
-		return "duplicate Content-Length"
+		return "duplicate Content-Length", 0
 	}
 	if te > 1 {
-		return "duplicate Transfer-Encoding"
+		return "duplicate Transfer-Encoding", 0
 	}
 	if cl > 0 && te > 0 {
-		return "both Content-Length and Transfer-Encoding"
+		return "both Content-Length and Transfer-Encoding", 0
 	}
 	if te > 0 && !h.IsHTTP11() {
-		return "Transfer-Encoding in HTTP/1.0"
+		return "Transfer-Encoding in HTTP/1.0", 0
 	}
-	return ""
+	return "", mask
 }
 
 var tokenTable = func() (t [256]bool) {

@@ -30,7 +30,9 @@ type reqState struct {
 	passed int          // filters whose Access continued
 	target string
 	kind   string // plugin name of the filter that ended the request
-	host   []byte // the client's Host, before forwarding rewrites it
+	// hdrMask tells which headers to strip are present (see scanHeaders).
+	hdrMask uint32
+	host    []byte // the client's Host, before forwarding rewrites it
 }
 
 var statePool = sync.Pool{New: func() any {
@@ -49,6 +51,7 @@ func (s *reqState) reset() {
 	s.passed = 0
 	s.target = ""
 	s.kind = ""
+	s.hdrMask = 0
 	s.host = s.host[:0]
 }
 
@@ -151,7 +154,9 @@ func (g *Gateway) serve(rt *runtime, st *reqState, rc *fasthttp.RequestCtx, rp *
 		rc.SetConnectionClose()
 		return
 	}
-	if reason := checkFraming(&req.Header); reason != "" {
+	reason, mask := scanHeaders(&req.Header)
+	st.hdrMask = mask
+	if reason != "" {
 		g.metrics.badRequests.Inc()
 		g.coreReject(st, fasthttp.StatusBadRequest, "bad_framing", "Bad request: "+reason)
 		rc.SetConnectionClose()
@@ -370,19 +375,26 @@ func prepareUpstreamRequest(rt *runtime, st *reqState) {
 func rewriteRequest(st *reqState, r *route, query []byte) {
 	req := &st.RC.Request
 	h := &req.Header
-	for conn := h.PeekBytes(hdrConnection); len(conn) > 0; {
-		var tok []byte
-		tok, conn = nextToken(conn)
-		if len(tok) > 0 && !equalFold(tok, "x-request-id") && !equalFold(tok, "close") && !equalFold(tok, "keep-alive") {
-			h.DelBytes(tok)
+	if st.hdrMask&hasConnection != 0 {
+		for conn := h.PeekBytes(hdrConnection); len(conn) > 0; {
+			var tok []byte
+			tok, conn = nextToken(conn)
+			if len(tok) > 0 && !equalFold(tok, "x-request-id") && !equalFold(tok, "close") && !equalFold(tok, "keep-alive") {
+				h.DelBytes(tok)
+			}
+		}
+		h.DelBytes(hdrConnection)
+	}
+	if st.hdrMask&hasHopByHop != 0 {
+		for _, name := range hopByHopHeaders {
+			h.Del(name)
 		}
 	}
-	for _, name := range hopByHopHeaders {
-		h.Del(name)
-	}
 	// Headers only the gateway may set, whatever plugins the route runs.
-	for _, name := range gatewayOnlyHeaders {
-		h.Del(name)
+	if st.hdrMask&hasGatewayOnly != 0 {
+		for _, name := range gatewayOnlyHeaders {
+			h.Del(name)
+		}
 	}
 	p := st.path
 	if r.stripPath {

@@ -61,9 +61,11 @@ func gatewayPath(g *Gateway, st *reqState, rc *fasthttp.RequestCtx) {
 	if s, _ := checkRequestLine(&req.Header); s != 0 {
 		panic("request line")
 	}
-	if checkFraming(&req.Header) != "" {
+	reason, mask := scanHeaders(&req.Header)
+	if reason != "" {
 		panic("framing")
 	}
+	st.hdrMask = mask
 	path, query := splitQuery(req.Header.RequestURI())
 	st.path, _ = normalizeInto(st.path[:0], path)
 	r, name, ok := rt.router.Match(req.Header.Host(), st.path, req.Header.Method())
