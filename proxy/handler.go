@@ -92,13 +92,16 @@ func validRequestID(b []byte) bool {
 }
 
 var (
-	hdrRequestID    = []byte("X-Request-ID")
+	// Header names in fasthttp's canonical form, so SetCanonical can skip
+	// normalising them on every request.
+	hdrRequestID    = []byte("X-Request-Id")
 	hdrXFF          = []byte("X-Forwarded-For")
 	hdrXFProto      = []byte("X-Forwarded-Proto")
 	hdrXFHost       = []byte("X-Forwarded-Host")
-	hdrXRealIP      = []byte("X-Real-IP")
+	hdrXRealIP      = []byte("X-Real-Ip")
 	hdrConnection   = []byte("Connection")
 	strHTTP         = []byte("http")
+	strHTTPS        = []byte("https")
 	hopByHopHeaders = []string{"Connection", "Keep-Alive", "Proxy-Connection", "TE", "Trailer", "Upgrade", "Proxy-Authorization", "Proxy-Authenticate"}
 	// gatewayOnlyHeaders are removed from every client request: plugins set
 	// them for backends (bot score, mTLS subject, gateway identity).
@@ -145,7 +148,7 @@ func (g *Gateway) serve(rt *runtime, st *reqState, rc *fasthttp.RequestCtx, rp *
 		c.RequestID = append(c.RequestID[:0], rid...)
 	} else {
 		c.RequestID = appendRequestID(c.RequestID[:0])
-		req.Header.SetBytesKV(hdrRequestID, c.RequestID)
+		req.Header.SetCanonical(hdrRequestID, c.RequestID)
 	}
 
 	if status, reason := checkRequestLine(&req.Header); status != 0 {
@@ -166,7 +169,7 @@ func (g *Gateway) serve(rt *runtime, st *reqState, rc *fasthttp.RequestCtx, rp *
 	// Dynamic blocks apply to every route, before routing.
 	if g.blocklist != nil && g.blocklist.Access(c) != filters.Continue {
 		st.kind = blocklist.RejectedBy
-		rc.Response.Header.SetBytesKV(hdrRequestID, c.RequestID)
+		rc.Response.Header.SetCanonical(hdrRequestID, c.RequestID)
 		return
 	}
 
@@ -324,7 +327,7 @@ func (g *Gateway) forward(rt *runtime, st *reqState, r *route) {
 		resp.Header.Del(h)
 	}
 	resp.Header.ResetConnectionClose()
-	resp.Header.SetBytesKV(hdrRequestID, c.RequestID)
+	resp.Header.SetCanonical(hdrRequestID, c.RequestID)
 }
 
 // prepareUpstreamRequest rewrites the client request in place into the
@@ -350,18 +353,18 @@ func prepareUpstreamRequest(rt *runtime, st *reqState) {
 		h.DelBytes(hdrXFF)
 	}
 	buf = peer.AppendTo(buf)
-	h.SetBytesKV(hdrXFF, buf)
+	h.SetCanonical(hdrXFF, buf)
 	buf = c.ClientIP.AppendTo(buf[:0])
-	h.SetBytesKV(hdrXRealIP, buf)
+	h.SetCanonical(hdrXRealIP, buf)
 	c.Scratch = buf[:0]
 	if !rt.resolver.Trusted(peer) || len(h.PeekBytes(hdrXFProto)) == 0 {
 		if c.RC.IsTLS() {
-			h.SetBytesKV(hdrXFProto, []byte("https"))
+			h.SetCanonical(hdrXFProto, strHTTPS)
 		} else {
-			h.SetBytesKV(hdrXFProto, strHTTP)
+			h.SetCanonical(hdrXFProto, strHTTP)
 		}
 	}
-	h.SetBytesKV(hdrXFHost, h.Host())
+	h.SetCanonical(hdrXFHost, h.Host())
 
 	h.SetNoDefaultContentType(true)
 }
@@ -489,7 +492,7 @@ func (g *Gateway) coreReject(st *reqState, status int, reason, msg string) {
 	rc.Response.Reset()
 	rc.Response.SetStatusCode(status)
 	rc.Response.Header.SetContentTypeBytes(jsonType)
-	rc.Response.Header.SetBytesKV(hdrRequestID, c.RequestID)
+	rc.Response.Header.SetCanonical(hdrRequestID, c.RequestID)
 	rc.Response.SetBody(b)
 }
 
@@ -500,7 +503,7 @@ func (g *Gateway) logPhase(rt *runtime, st *reqState, r *route) {
 	c := &st.Ctx
 	rc := c.RC
 	if len(rc.Response.Header.PeekBytes(hdrRequestID)) == 0 {
-		rc.Response.Header.SetBytesKV(hdrRequestID, c.RequestID)
+		rc.Response.Header.SetCanonical(hdrRequestID, c.RequestID)
 	}
 	now := time.Now()
 	total := now.Sub(c.Start)
