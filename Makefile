@@ -8,7 +8,7 @@ FUZZTIME ?= 30s
 RATE     ?= 2000
 DURATION ?= 10s
 
-.PHONY: build run test test-short bench fuzz lint loadtest peerbench clean
+.PHONY: build run test test-short bench fuzz lint loadtest peerbench tlsscan clean
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/edgeguard
@@ -45,6 +45,11 @@ loadtest: build
 
 peerbench: build
 	EXTRA_TARGETS=bench/peerbench ../shared/peerbench/run.sh
+
+# sslscan (Debian package sslscan) against the HTTPS listener with the
+# default TLS settings; fails on any weak protocol or cipher and prints the scan.
+tlsscan:
+	$(GO) test -count=1 -run '^TestSSLScan$$' -v ./proxy
 
 clean:
 	rm -rf bin bench.txt

@@ -58,6 +58,7 @@ type Gateway struct {
 	admin    *fasthttp.Server
 	ln       net.Listener
 	adminLn  net.Listener
+	tls      *tlsFront // HTTPS listener (tls.go); nil without listen.https
 	started  time.Time
 	draining atomic.Bool
 	reloadMu sync.Mutex
@@ -190,7 +191,8 @@ func (g *Gateway) Reload() error {
 		return err
 	}
 	old := g.rt.Swap(rt)
-	g.applyServerLimits(cfg)
+	g.noteRestartOnly(old.cfg, cfg)
+	g.reloadTLS(cfg)
 	if old.cfg.AccessLog != cfg.AccessLog {
 		if err := g.openAccessLog(cfg); err != nil {
 			g.log.Error("access log not reopened", "err", err)
@@ -219,15 +221,14 @@ func (g *Gateway) ReopenLogs() {
 	}
 }
 
-func (g *Gateway) applyServerLimits(cfg *config.Config) {
-	// fasthttp reads these fields per connection; listeners keep the
-	// addresses they were started with (a change needs a restart).
-	if g.server == nil {
-		return
+// noteRestartOnly logs settings a reload cannot change: the listeners'
+// addresses and the server limits fasthttp reads without synchronisation
+// (changing them on a running server would race).
+func (g *Gateway) noteRestartOnly(old, cfg *config.Config) {
+	if old.Listen.HTTP != cfg.Listen.HTTP || old.Listen.HTTPS != cfg.Listen.HTTPS || old.Admin.Listen != cfg.Admin.Listen ||
+		old.Server != cfg.Server {
+		g.log.Warn("listener addresses and server limits take effect after a restart; the running values are kept")
 	}
-	g.server.ReadTimeout = cfg.Server.ReadTimeout
-	g.server.WriteTimeout = cfg.Server.WriteTimeout
-	g.server.IdleTimeout = cfg.Server.IdleTimeout
 }
 
 func (g *Gateway) newServer(cfg *config.Config) *fasthttp.Server {
@@ -332,6 +333,10 @@ func (g *Gateway) Serve() error {
 			}
 		}()
 	}
+	if err := g.startTLS(cfg); err != nil {
+		ln.Close()
+		return err
+	}
 	g.log.Info("edgeguard listening", "http", ln.Addr().String(), "admin", cfg.Admin.Listen, "version", Version)
 	close(g.ready)
 	return g.server.Serve(ln)
@@ -366,6 +371,9 @@ func (g *Gateway) Shutdown() error {
 	var err error
 	if g.server != nil {
 		err = g.server.ShutdownWithContext(ctx)
+	}
+	if terr := g.shutdownTLS(ctx); err == nil {
+		err = terr
 	}
 	if g.admin != nil {
 		g.admin.ShutdownWithContext(ctx)

@@ -195,6 +195,7 @@ func (g *Gateway) serve(rt *runtime, st *reqState, rc *fasthttp.RequestCtx, rp *
 	c.BodyLimit = int64(rt.cfg.Server.MaxBodySize)
 	c.Path = st.path
 	rewriteRequest(st, r, query)
+	g.forwardClientCert(rc) // the verified mTLS subject, after client copies were removed
 
 	// Access phase.
 	for i := range r.chain {

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -22,6 +23,7 @@ import (
 	"github.com/edgeguard/edgeguard/filters/blocklist"
 	"github.com/edgeguard/edgeguard/proxy/clientip"
 	"github.com/edgeguard/edgeguard/proxy/config/confnode"
+	"github.com/edgeguard/edgeguard/tlsconf"
 )
 
 // Config is a whole configuration file.
@@ -51,6 +53,12 @@ type Config struct {
 type Listen struct {
 	// HTTP is the plain HTTP listen address, e.g. "127.0.0.1:8080".
 	HTTP string `yaml:"http"`
+	// HTTPS is the TLS listen address, e.g. "0.0.0.0:443" (default: none).
+	HTTPS string `yaml:"https"`
+	// TLS configures the HTTPS listener: certificates (SNI, hot reload),
+	// protocol settings, HSTS, the HTTP→HTTPS redirect, ACME and client
+	// certificates. See tlsconf/README.md.
+	TLS tlsconf.Config `yaml:"tls"`
 }
 
 // Admin configures the admin API.
@@ -109,6 +117,9 @@ type Service struct {
 	KeepAlive time.Duration `yaml:"keepalive"`
 	// Healthchecks configures passive health checking.
 	Healthchecks Healthchecks `yaml:"healthchecks"`
+	// TLS configures https:// targets: CA bundle, client certificate,
+	// server name (default: system roots, the target's host).
+	TLS tlsconf.UpstreamTLS `yaml:"tls"`
 }
 
 // Healthchecks configures passive ejection of failing targets.
@@ -119,7 +130,7 @@ type Healthchecks struct {
 // Passive: a target with Failures consecutive connection errors or timeouts
 // is ejected for Ejection, while other targets serve.
 type Passive struct {
-	Failures int           `yaml:"failures"` // default 3; 0 disables... use -1 to disable
+	Failures int           `yaml:"failures"` // default 3; negative disables ejection
 	Ejection time.Duration `yaml:"ejection"` // default 10s
 }
 
@@ -274,6 +285,8 @@ func (c *Config) defaults() {
 // check validates references and values, recording errors at their place.
 func (c *Config) check(root confnode.Node) {
 	checkAddr(root.Field("listen").Field("http"), c.Listen.HTTP, false)
+	checkAddr(root.Field("listen").Field("https"), c.Listen.HTTPS, true)
+	tlsconf.Check(root.Field("listen").Field("tls"), &c.Listen.TLS, c.Listen.HTTPS != "")
 	admin := root.Field("admin")
 	if c.Admin.Listen != "off" {
 		checkAddr(admin.Field("listen"), c.Admin.Listen, false)
@@ -335,6 +348,27 @@ func (c *Config) check(root confnode.Node) {
 		}
 		if sv.MaxConns < 0 {
 			n.FieldErrorf("max_conns", "must be positive")
+		}
+		tn := n.Field("tls")
+		for _, f := range []*string{&c.Services[i].TLS.CAFile, &c.Services[i].TLS.CertFile, &c.Services[i].TLS.KeyFile} {
+			if *f != "" && !filepath.IsAbs(*f) {
+				*f = filepath.Join(filepath.Dir(c.File), *f)
+			}
+		}
+		if tn.Present() {
+			// Build the client TLS config once for the first https target, so
+			// unreadable files and bad keys are config errors, not 502s.
+			for _, t := range sv.Targets {
+				if pt, err := ParseTarget(t); err == nil && strings.HasPrefix(pt.Addr, "https://") {
+					if _, err := tlsconf.UpstreamConfig(c.Services[i].TLS, strings.TrimPrefix(pt.Addr, "https://")); err != nil {
+						tn.Errorf("%v", err)
+					}
+					break
+				}
+			}
+			if (sv.TLS.CertFile == "") != (sv.TLS.KeyFile == "") {
+				tn.Errorf("cert_file and key_file go together")
+			}
 		}
 	}
 
@@ -456,7 +490,9 @@ func checkCIDRs(n confnode.Node, list []string) {
 
 // Target is a parsed upstream target.
 type Target struct {
-	Addr string // host:port
+	// Addr is "host:port", or "https://host:port" for a TLS target:
+	// upstream.Registry dials the latter with TLS (certificate verified).
+	Addr string
 	TLS  bool
 }
 
@@ -468,7 +504,8 @@ func ParseTarget(s string) (Target, error) {
 	case strings.HasPrefix(s, "http://"):
 		rest = s[len("http://"):]
 	case strings.HasPrefix(s, "https://"):
-		return t, fmt.Errorf("https targets are not supported yet: %q", s)
+		rest = s[len("https://"):]
+		t.TLS = true
 	case strings.Contains(s, "://"):
 		return t, fmt.Errorf("unsupported scheme in target %q", s)
 	}
@@ -478,5 +515,8 @@ func ParseTarget(s string) (Target, error) {
 		return t, fmt.Errorf("invalid target %q: want host:port", s)
 	}
 	t.Addr = rest
+	if t.TLS {
+		t.Addr = "https://" + rest
+	}
 	return t, nil
 }

@@ -8,15 +8,19 @@
 package upstream
 
 import (
+	"crypto/tls"
 	"errors"
 	"net"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/edgeguard/edgeguard/tlsconf"
 )
 
 // Settings are the per-service connection settings.
@@ -31,6 +35,9 @@ type Settings struct {
 	Failures int
 	Ejection time.Duration
 	Retries  int
+	// TLS is the client side for "https://host:port" targets (CA bundle,
+	// client certificate); the zero value verifies against the system roots.
+	TLS tlsconf.UpstreamTLS
 }
 
 // Target is one upstream address with its pool and health state.
@@ -149,11 +156,13 @@ type clientKey struct {
 // NewRegistry returns an empty Registry.
 func NewRegistry() *Registry { return &Registry{clients: map[clientKey]*fasthttp.HostClient{}} }
 
-// NewService builds a service whose targets use pooled clients.
+// NewService builds a service whose targets use pooled clients. An address
+// is "host:port" or "https://host:port" (TLS with s.TLS).
 func (r *Registry) NewService(name string, addrs []string, s Settings) *Service {
 	svc := &Service{Name: name, settings: s}
 	for _, a := range addrs {
-		svc.Targets = append(svc.Targets, &Target{Addr: a, Client: r.client(a, s)})
+		hostport, _ := strings.CutPrefix(a, "https://")
+		svc.Targets = append(svc.Targets, &Target{Addr: hostport, Client: r.client(a, s)})
 	}
 	return svc
 }
@@ -167,12 +176,37 @@ func (r *Registry) client(addr string, s Settings) *fasthttp.HostClient {
 	}
 	ct := s.ConnectTimeout
 	dialer := &net.Dialer{Timeout: ct, KeepAlive: 30 * time.Second}
+	hostport, isTLS := strings.CutPrefix(addr, "https://")
+	var tlsCfg *tls.Config
+	var tlsErr error
+	if isTLS {
+		// Files were checked when the config was loaded; if one has become
+		// unreadable since, the target fails closed (every dial errors).
+		tlsCfg, tlsErr = tlsconf.UpstreamConfig(s.TLS, hostport)
+	}
 	c := &fasthttp.HostClient{
-		Addr: addr,
+		// TLS is done in Dial rather than with HostClient.IsTLS: the
+		// handshake then counts as connecting (retried on another target,
+		// passive health), and HostClient does not compare the request's
+		// scheme with the target's.
+		Addr: hostport,
 		Dial: func(a string) (net.Conn, error) {
+			if tlsErr != nil {
+				return nil, &ErrDial{Err: tlsErr}
+			}
 			conn, err := dialer.Dial("tcp", a)
 			if err != nil {
 				return nil, &ErrDial{Err: err}
+			}
+			if tlsCfg != nil {
+				tc := tls.Client(conn, tlsCfg)
+				tc.SetDeadline(time.Now().Add(ct))
+				if err := tc.Handshake(); err != nil {
+					conn.Close()
+					return nil, &ErrDial{Err: err}
+				}
+				tc.SetDeadline(time.Time{})
+				return tc, nil
 			}
 			return conn, nil
 		},
