@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"reflect"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -156,7 +157,9 @@ func (g *Gateway) openAccessLog(cfg *config.Config) error {
 	if cfg.AccessLog.Path == "off" {
 		g.accessLog.Store(nil)
 	} else {
-		al, err := accesslog.New(cfg.AccessLog.Path, cfg.AccessLog.Buffer)
+		o := cfg.AccessLog.Options()
+		o.Dropped = g.metrics.logDropped
+		al, err := accesslog.NewWithOptions(o)
 		if err != nil {
 			return fmt.Errorf("cannot open access log: %w", err)
 		}
@@ -193,7 +196,7 @@ func (g *Gateway) Reload() error {
 	old := g.rt.Swap(rt)
 	g.noteRestartOnly(old.cfg, cfg)
 	g.reloadTLS(cfg)
-	if old.cfg.AccessLog != cfg.AccessLog {
+	if !reflect.DeepEqual(old.cfg.AccessLog, cfg.AccessLog) {
 		if err := g.openAccessLog(cfg); err != nil {
 			g.log.Error("access log not reopened", "err", err)
 		}

@@ -561,6 +561,7 @@ func (g *Gateway) logPhase(rt *runtime, st *reqState, r *route) {
 		e.TotalUS = total.Microseconds()
 		e.UpstreamUS = c.UpstreamDur.Microseconds()
 		e.GatewayUS = e.TotalUS - e.UpstreamUS
+		al.Capture(e, c)
 		al.Submit(e)
 	}
 }

@@ -30,12 +30,15 @@ type gwMetrics struct {
 }
 
 func newMetrics() *gwMetrics {
+	// # TYPE lines, so promtool and Prometheus know counters from gauges.
+	metrics.ExposeMetadata(true)
 	s := metrics.NewSet()
 	m := &gwMetrics{set: s, routes: map[string]*routeMetrics{}}
 	m.unmatched = s.NewCounter(`edgeguard_unmatched_requests_total`)
 	m.badRequests = s.NewCounter(`edgeguard_rejected_before_routing_total`)
 	m.reloadsOK = s.NewCounter(`edgeguard_config_reloads_total{result="success"}`)
 	m.reloadsFailed = s.NewCounter(`edgeguard_config_reloads_total{result="failure"}`)
+	m.logDropped = s.NewCounter(`edgeguard_access_log_dropped_total`)
 	return m
 }
 

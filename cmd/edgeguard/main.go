@@ -2,6 +2,7 @@
 //
 //	edgeguard run [-c FILE]     serve (without -c: the embedded quickstart)
 //	edgeguard validate -c FILE  check a config; print every problem as FILE:LINE:COL: field: message
+//	edgeguard import kong [--allow-partial] [--target name=host:port ...] [-o out.yaml] FILE...
 //	edgeguard version
 package main
 
@@ -15,6 +16,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/edgeguard/edgeguard/cmd/edgeguard/kongimport"
 	"github.com/edgeguard/edgeguard/cmd/edgeguard/quickstart"
 	_ "github.com/edgeguard/edgeguard/filters/all"
 	"github.com/edgeguard/edgeguard/proxy"
@@ -30,6 +32,8 @@ func usage(w io.Writer) {
 	fmt.Fprint(w, `usage:
   edgeguard run [-c FILE]       serve; without -c, the embedded quickstart config
   edgeguard validate -c FILE    check a config file, print every problem
+  edgeguard import kong [--allow-partial] [--target name=host:port ...] [-o out.yaml] FILE...
+                                translate Kong/Kubernetes manifests or kong.yml to an edgeguard config
   edgeguard version             print the version
 `)
 }
@@ -47,6 +51,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdValidate(args[1:], stdout, stderr)
 	case "run":
 		return cmdRun(args[1:], stdout, stderr)
+	case "import":
+		return kongimport.Command(args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		usage(stdout)
 		return 0

@@ -4,6 +4,7 @@ package all
 
 import (
 	_ "github.com/edgeguard/edgeguard/filters/botdetect"
+	_ "github.com/edgeguard/edgeguard/filters/httplog"
 	_ "github.com/edgeguard/edgeguard/filters/iprestrict"
 	_ "github.com/edgeguard/edgeguard/filters/jwt"
 	_ "github.com/edgeguard/edgeguard/filters/ratelimit"

@@ -7,6 +7,14 @@
 //
 // Output is stdout, stderr or a file; a file is reopened on Reopen (wired
 // to SIGUSR1 for logrotate).
+//
+// Options add configured request headers (under "headers", lower-case
+// names) and custom fields rendered from templates (`user_id:
+// "$(jwt.sub)"`, package filters/template). Authorization,
+// Proxy-Authorization, Cookie and Options.RedactHeaders are written as
+// "REDACTED", and a custom field may not read them. The handler calls
+// Logger.Capture on the request path (it renders the templates into the
+// entry's own buffer); encoding happens in the writer goroutine.
 package accesslog
 
 import (
@@ -18,6 +26,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/VictoriaMetrics/metrics"
 
 	"github.com/edgeguard/edgeguard/filters"
 )
@@ -44,12 +54,32 @@ type Entry struct {
 	UpstreamErr string
 	// Latencies in microseconds.
 	GatewayUS, UpstreamUS, TotalUS int64
+
+	// Configured request headers and custom fields, filled by
+	// Logger.Capture: values live in extra, described by vals in the order
+	// of the Logger's Extras (headers first, then fields).
+	ext   *Extras
+	extra []byte
+	vals  [maxExtras]extraVal
 }
+
+// extraVal is one captured header or custom field value.
+type extraVal struct {
+	off, n int32
+	state  uint8 // valAbsent, valPresent, valRedacted
+}
+
+const (
+	valAbsent uint8 = iota
+	valPresent
+	valRedacted
+)
 
 const maxField = 2048
 
 func (e *Entry) reset() {
-	*e = Entry{RequestID: e.RequestID[:0], Method: e.Method[:0], Host: e.Host[:0], Path: e.Path[:0], UserAgent: e.UserAgent[:0]}
+	*e = Entry{RequestID: e.RequestID[:0], Method: e.Method[:0], Host: e.Host[:0], Path: e.Path[:0], UserAgent: e.UserAgent[:0],
+		extra: e.extra[:0]}
 }
 
 // SetBytes copies src into *dst, truncated to a sane length.
@@ -73,16 +103,32 @@ type Logger struct {
 	closed  atomic.Bool
 	mu      sync.Mutex // guards out during reopen
 	out     io.WriteCloser
+	ext     *Extras
+	mDrop   *metrics.Counter
 }
 
 // New opens path ("stdout", "stderr" or a file, appended to) and starts the
 // writer with a queue of size entries.
 func New(path string, size int) (*Logger, error) {
-	out, err := open(path)
+	return NewWithOptions(Options{Path: path, Buffer: size})
+}
+
+// NewWithOptions is New with configured headers, redaction and custom
+// fields. Invalid options are an error listing every problem (check them
+// at config load with CheckOptions).
+func NewWithOptions(o Options) (*Logger, error) {
+	ext, probs := compileExtras(o)
+	if len(probs) > 0 {
+		return nil, problemsError(probs)
+	}
+	if o.Buffer <= 0 {
+		o.Buffer = 8192
+	}
+	out, err := open(o.Path)
 	if err != nil {
 		return nil, err
 	}
-	l := &Logger{path: path, queue: make(chan *Entry, size), reopen: make(chan struct{}, 1), done: make(chan struct{}), out: out}
+	l := &Logger{path: o.Path, queue: make(chan *Entry, o.Buffer), reopen: make(chan struct{}, 1), done: make(chan struct{}), out: out, ext: ext, mDrop: o.Dropped}
 	go l.run()
 	return l, nil
 }
@@ -115,6 +161,9 @@ func (l *Logger) Submit(e *Entry) {
 	case l.queue <- e:
 	default:
 		l.dropped.Add(1)
+		if l.mDrop != nil {
+			l.mDrop.Inc()
+		}
 		e.reset()
 		entryPool.Put(e)
 	}
@@ -212,6 +261,9 @@ func AppendJSON(b []byte, e *Entry) []byte {
 	b = appendMS(b, e.TotalUS)
 	b = append(b, `},"user_agent":`...)
 	b = filters.AppendJSONString(b, b2s(e.UserAgent))
+	if e.ext != nil {
+		b = e.ext.appendJSON(b, e)
+	}
 	return append(b, '}')
 }
 

@@ -21,6 +21,7 @@ import (
 
 	"github.com/edgeguard/edgeguard/filters"
 	"github.com/edgeguard/edgeguard/filters/blocklist"
+	"github.com/edgeguard/edgeguard/proxy/accesslog"
 	"github.com/edgeguard/edgeguard/proxy/clientip"
 	"github.com/edgeguard/edgeguard/proxy/config/confnode"
 	"github.com/edgeguard/edgeguard/tlsconf"
@@ -166,6 +167,19 @@ type AccessLog struct {
 	// Buffer is the number of entries queued before lines are dropped
 	// (default 8192); the request path never waits for the writer.
 	Buffer int `yaml:"buffer"`
+	// Headers are request headers added to each line (by name).
+	Headers []string `yaml:"headers"`
+	// RedactHeaders are logged as "REDACTED" (Authorization and Cookie
+	// always are).
+	RedactHeaders []string `yaml:"redact_headers"`
+	// CustomFields are templates such as `user_id: $(jwt.sub)` (Kong's
+	// custom_fields_by_lua without Lua).
+	CustomFields map[string]string `yaml:"custom_fields"`
+}
+
+// Options converts the config to the access logger's options.
+func (a AccessLog) Options() accesslog.Options {
+	return accesslog.Options{Path: a.Path, Buffer: a.Buffer, Headers: a.Headers, RedactHeaders: a.RedactHeaders, CustomFields: a.CustomFields}
 }
 
 // Blocklist configures the dynamic IP blocklist (admin API /blocklist),
@@ -451,6 +465,7 @@ func (c *Config) check(root confnode.Node) {
 	if c.AccessLog.Buffer < 0 {
 		root.Field("access_log").FieldErrorf("buffer", "must be positive")
 	}
+	accesslog.ReportOptions(root.Field("access_log"), c.AccessLog.Options())
 }
 
 func checkAddr(n confnode.Node, addr string, allowEmpty bool) {

@@ -1,0 +1,5 @@
+//go:build !race
+
+package httplog
+
+const raceEnabled = false
