@@ -248,11 +248,16 @@ func raw(t testing.TB, addr string, req string) string {
 	// Content-Length has arrived and nothing follows quickly.
 	var out []byte
 	buf := make([]byte, 64<<10)
-	deadline := time.Now().Add(2 * time.Second)
+	deadline := time.Now().Add(3 * time.Second)
 	for time.Now().Before(deadline) {
-		wait := 600 * time.Millisecond
-		if completeResponse(out) {
-			wait = 60 * time.Millisecond
+		// Generous for the first byte (a loaded CI machine), short once a
+		// whole response is in (only a pipelined second one could follow).
+		wait := 1500 * time.Millisecond
+		switch {
+		case completeResponse(out):
+			wait = 100 * time.Millisecond
+		case len(out) > 0:
+			wait = 600 * time.Millisecond
 		}
 		c.SetReadDeadline(time.Now().Add(wait))
 		n, err := c.Read(buf)
