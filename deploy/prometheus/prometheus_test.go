@@ -214,6 +214,7 @@ const gatewayYAML = `
 listen: {http: "127.0.0.1:0"}
 admin: {listen: "127.0.0.1:0", audit_log: "@LOG@.audit"}
 access_log: {path: "@LOG@"}
+data_dir: "@LOG@.data"
 metrics: {kong_compat: true}
 services: [{name: b, targets: ["@B@"]}]
 routes:
@@ -229,7 +230,6 @@ func TestLiveGatewayMetrics(t *testing.T) {
 	// # TYPE lines let promtool check counter/gauge naming; the gateway
 	// should enable them at start too (see README).
 	metrics.ExposeMetadata(true)
-	defer metrics.ExposeMetadata(false)
 	backend := startBackend(t)
 	col, _ := startCollector(t)
 	idp, _ := startCollector(t) // answers 200 with no body: every JWKS fetch fails

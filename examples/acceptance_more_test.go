@@ -1,0 +1,133 @@
+package examples
+
+import (
+	"crypto/tls"
+	"io"
+	"net"
+	"net/http"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/edgeguard/edgeguard/tlsconf/tlstest"
+)
+
+// TestTLS: HTTP is redirected to HTTPS with the same host, path and query;
+// HTTPS answers with HSTS; TLS 1.1 is refused.
+func TestTLS(t *testing.T) {
+	dir := t.TempDir()
+	ca := tlstest.NewCA(t, "acceptance CA")
+	leaf := ca.Issue(t, dir, "api", tlstest.Options{}, "api.example.com")
+	https := freeAddr(t)
+	g := start(t, "tls", "LISTEN_HTTPS="+https, "TLS_CERT="+leaf.CertFile, "TLS_KEY="+leaf.KeyFile)
+
+	noFollow := &http.Client{Timeout: 5 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	req, _ := http.NewRequest("GET", g.url+"/orders?x=1", nil)
+	req.Host = "api.example.com"
+	res, err := noFollow.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	// The HTTPS listener is not on 443 here, so the redirect names its port.
+	_, port, _ := net.SplitHostPort(https)
+	if res.StatusCode != 308 || res.Header.Get("Location") != "https://api.example.com:"+port+"/orders?x=1" {
+		t.Fatalf("redirect: %d %q", res.StatusCode, res.Header.Get("Location"))
+	}
+
+	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool, ServerName: "api.example.com"}}
+	cl := &http.Client{Timeout: 5 * time.Second, Transport: tr}
+	req, _ = http.NewRequest("GET", "https://"+https+"/orders", nil)
+	req.Host = "api.example.com"
+	res, err = cl.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, res.Body)
+	res.Body.Close()
+	if res.StatusCode != 200 || !strings.Contains(res.Header.Get("Strict-Transport-Security"), "max-age=31536000; includeSubDomains") {
+		t.Fatalf("https: %d %v", res.StatusCode, res.Header)
+	}
+	// TLS 1.1 and weak suites are refused.
+	conn, err := tls.Dial("tcp", https, &tls.Config{RootCAs: ca.Pool, ServerName: "api.example.com", MaxVersion: tls.VersionTLS11})
+	if err == nil {
+		conn.Close()
+		t.Fatal("TLS 1.1 handshake succeeded")
+	}
+}
+
+// TestLogging: the access log and the http-log collector show each request,
+// with the user id from the token and secrets redacted; the metrics carry
+// Kong's names for the article's alerts, whose promtool rule tests pass.
+func TestLogging(t *testing.T) {
+	var mu sync.Mutex
+	var batches []string
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		batches = append(batches, string(b))
+		mu.Unlock()
+	})}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	g := start(t, "logging", "LOG_COLLECTOR=http://"+ln.Addr().String()+"/logs")
+
+	tok := user(t, "user-42", nil)
+	if r := send(t, "GET", g.url+"/orders", map[string]string{"Authorization": "Bearer " + tok, "X-Api-Key": "k-123"}, ""); r.status != 200 {
+		t.Fatalf("authorised: %d", r.status)
+	}
+	if r := send(t, "GET", g.url+"/orders", nil, ""); r.status != 401 {
+		t.Fatalf("no token: %d", r.status)
+	}
+	lines := accessLogLines(t, g, 2)
+	if !strings.Contains(lineString(lines[0]), `"user_id":"user-42"`) || lines[1]["rejected_by"] != "jwt-auth" {
+		t.Errorf("access log: %v / %v", lines[0], lines[1])
+	}
+	var all string
+	for i := 0; i < 60; i++ {
+		mu.Lock()
+		all = strings.Join(batches, "\n")
+		mu.Unlock()
+		if strings.Count(all, `"request"`) >= 2 {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if !strings.Contains(all, `"user_id":"user-42"`) || !strings.Contains(all, "REDACTED") || strings.Contains(all, tok) || strings.Contains(all, "k-123") {
+		t.Errorf("http-log batches: %s", all)
+	}
+	m := metrics(t, g)
+	for _, want := range []string{`kong_http_status{service="api",route="api",code="401"} 1`, `kong_http_status{service="api",route="api",code="200"} 1`} {
+		if !strings.Contains(m, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+	if _, err := exec.LookPath("promtool"); err == nil {
+		for _, f := range []string{"alerts_test.yml", "alerts-kong-compat_test.yml"} {
+			cmd := exec.Command("promtool", "test", "rules", f)
+			cmd.Dir = filepath.Join("..", "deploy", "prometheus")
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Errorf("promtool test rules %s: %v\n%s", f, err, out)
+			}
+		}
+	}
+}
+
+func lineString(m map[string]any) string {
+	var b strings.Builder
+	for k, v := range m {
+		b.WriteString(`"` + k + `":`)
+		if s, ok := v.(string); ok {
+			b.WriteString(`"` + s + `"`)
+		}
+		b.WriteString(",")
+	}
+	return b.String()
+}
