@@ -131,3 +131,43 @@ func lineString(m map[string]any) string {
 	}
 	return b.String()
 }
+
+// TestAllInOne: the combined config starts and enforces its chain over HTTPS.
+func TestAllInOne(t *testing.T) {
+	dir := t.TempDir()
+	ca := tlstest.NewCA(t, "acceptance CA")
+	leaf := ca.Issue(t, dir, "api", tlstest.Options{}, "api.example.com", "admin-api.example.com")
+	https := freeAddr(t)
+	g := start(t, "all-in-one", "LISTEN_HTTPS="+https, "TLS_CERT="+leaf.CertFile, "TLS_KEY="+leaf.KeyFile,
+		"ADMIN_TOKEN=acceptance-admin-token-0123", "LOG_COLLECTOR=http://127.0.0.1:1/logs")
+	cl := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool, ServerName: "api.example.com"}}}
+	get := func(host, path string, hdr map[string]string) (int, http.Header, string) {
+		req, _ := http.NewRequest("GET", "https://"+https+path, nil)
+		req.Host = host
+		req.Header.Set("User-Agent", "Mozilla/5.0 (X11; Linux x86_64) Chrome/120")
+		for k, v := range hdr {
+			req.Header.Set(k, v)
+		}
+		res, err := cl.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		return res.StatusCode, res.Header, string(b)
+	}
+	auth := map[string]string{"Authorization": "Bearer " + user(t, "user-42", map[string]any{"email": "u42@example.com"}), "X-User-ID": "admin"}
+	status, h, body := get("api.example.com", "/v1/items", auth)
+	if status != 200 || h.Get("Strict-Transport-Security") == "" || !strings.Contains(body, `"X-User-Id": "user-42"`) || strings.Contains(body, `"admin"`) {
+		t.Fatalf("authorised request: %d %v %s", status, h, body)
+	}
+	if status, _, _ := get("api.example.com", "/v1/items", nil); status != 401 {
+		t.Fatalf("no token: %d", status)
+	}
+	if status, _, _ := get("admin-api.example.com", "/", auth); status != 403 {
+		t.Fatalf("admin route from outside 10.0.0.0/8: %d", status)
+	}
+	if r := send(t, "GET", g.admin+"/status", nil, ""); r.status != 401 {
+		t.Fatalf("admin API without its token: %d", r.status)
+	}
+}
