@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+	"github.com/valyala/fasthttp/pprofhandler"
 
 	"github.com/edgeguard/edgeguard/proxy/clientip"
 )
@@ -110,6 +111,10 @@ func (g *Gateway) handleAdmin(rc *fasthttp.RequestCtx) {
 			return
 		}
 		rc.SetBodyString(`{"message":"reloaded"}`)
+	case strings.HasPrefix(path, "/debug/pprof/") && method == "GET":
+		// Go's profiler (CPU, heap, goroutines), for finding where time goes
+		// under real load; behind the admin token and allow list.
+		pprofhandler.PprofHandler(rc)
 	case path == "/metrics" && method == "GET":
 		rc.Response.Header.SetContentType("text/plain; version=0.0.4; charset=utf-8")
 		g.writeMetrics(rc)
