@@ -372,3 +372,61 @@ plugins:
 		t.Errorf("no plan claim (default free): %d admitted, want 2", n)
 	}
 }
+
+// TestBotScoreThresholds: the article's behavioural score end to end. With
+// frequency.threshold 3: a UA-less client without Accept-Language scores 0.4
+// (forwarded untouched), then +0.3 once it is frequent = 0.7 (still not above
+// the challenge score), a known-bot signature (crawlers group, not blocking)
+// + no Accept-Language + frequency = 0.9 > 0.85 → 403; Accept-Language drops
+// it to 0.8 → forwarded with X-Bot-Score.
+func TestBotScoreThresholds(t *testing.T) {
+	b := startBackend(t, "api")
+	g := startGateway(t, `
+services: [{name: api, targets: ["@B1@"]}]
+routes: [{name: api, paths: ["/"], service: api, plugins: [bots]}]
+plugins:
+  - name: bots
+    plugin: bot-detection
+    config:
+      builtin: []
+      score: {enabled: true, reject_score: 0.85, challenge_score: 0.7, frequency: {threshold: 3, window: 1m}}
+`, b)
+	crawler := map[string]string{"User-Agent": "Mozilla/5.0 (compatible; SemrushBot/7~bl; +http://www.semrush.com/bot.html)"}
+	r := do(t, "GET", g.url+"/", crawler, nil)
+	if r.status != 200 {
+		t.Fatalf("first crawler request (0.6): %d %s", r.status, r.body)
+	}
+	if _, ok := r.echo(t).Headers["X-Bot-Score"]; ok {
+		t.Errorf("score 0.6 must not be marked")
+	}
+	for i := 0; i < 4; i++ {
+		do(t, "GET", g.url+"/", crawler, nil)
+	}
+	if r := do(t, "GET", g.url+"/", crawler, nil); r.status != 403 {
+		t.Fatalf("frequent crawler without Accept-Language (0.9): %d", r.status)
+	}
+	withLang := map[string]string{"User-Agent": crawler["User-Agent"], "Accept-Language": "en"}
+	r = do(t, "GET", g.url+"/", withLang, nil)
+	if r.status != 200 || r.echo(t).Headers["X-Bot-Score"] != "0.8" {
+		t.Fatalf("frequent crawler with Accept-Language (0.8): %d %v", r.status, r.body)
+	}
+}
+
+func TestIPRestrictionIPv6(t *testing.T) {
+	b := startBackend(t, "api")
+	g := startGateway(t, `
+trusted_proxies: ["127.0.0.1/32"]
+services: [{name: api, targets: ["@B1@"]}]
+routes: [{name: api, paths: ["/"], service: api, plugins: [ip]}]
+plugins:
+  - {name: ip, plugin: ip-restriction, config: {allow: ["2001:db8::/32", "10.0.0.0/8"], deny: ["2001:db8:bad::/48", "10.6.6.6"]}}
+`, b)
+	for xff, want := range map[string]int{
+		"2001:db8::1": 200, "[2001:db8:1::5]:443": 200, "2001:db8:bad::1": 403, "2001:dead::1": 403,
+		"10.1.1.1": 200, "::ffff:10.1.1.1": 200, "10.6.6.6": 403, "::ffff:10.6.6.6": 403,
+	} {
+		if r := do(t, "GET", g.url+"/", map[string]string{"X-Forwarded-For": xff}, nil); r.status != want {
+			t.Errorf("XFF %s: %d, want %d", xff, r.status, want)
+		}
+	}
+}
