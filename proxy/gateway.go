@@ -28,6 +28,7 @@ import (
 
 	"github.com/edgeguard/edgeguard/filters"
 	"github.com/edgeguard/edgeguard/filters/blocklist"
+	"github.com/edgeguard/edgeguard/limiter/cluster"
 	"github.com/edgeguard/edgeguard/proxy/accesslog"
 	"github.com/edgeguard/edgeguard/proxy/config"
 	"github.com/edgeguard/edgeguard/proxy/config/confnode"
@@ -54,6 +55,7 @@ type Gateway struct {
 	blocklist     *blocklist.List
 	stopBlocklist func()
 	blocklistDone chan struct{}
+	cluster       *cluster.Node
 
 	server   *fasthttp.Server
 	admin    *fasthttp.Server
@@ -98,8 +100,13 @@ func New(opts Options) (*Gateway, error) {
 		return nil, err
 	}
 	g.registerBlocklistAdmin()
+	if err := g.startCluster(cfg); err != nil {
+		g.closeBlocklist()
+		return nil, err
+	}
 	rt, err := g.Compile(cfg)
 	if err != nil {
+		g.stopCluster()
 		g.closeBlocklist()
 		return nil, err
 	}
@@ -131,6 +138,10 @@ func Check(loader func() (*config.Config, *confnode.Errors)) error {
 	g := &Gateway{log: slog.New(slog.NewTextHandler(discard{}, nil)), pools: upstream.NewRegistry(),
 		shared: filters.NewShared(), metrics: newMetrics()}
 	cfg, errs := loader()
+	if cfg != nil && cfg.Cluster != nil {
+		// policy: cluster plugins build against an offline stand-in.
+		g.shared.Get(cluster.SharedKey, func() any { return cluster.Offline{} })
+	}
 	if errs != nil && len(errs.List) > 0 {
 		if cfg == nil || cfg.Root.Y == nil {
 			return errs.Err()
@@ -229,8 +240,8 @@ func (g *Gateway) ReopenLogs() {
 // (changing them on a running server would race).
 func (g *Gateway) noteRestartOnly(old, cfg *config.Config) {
 	if old.Listen.HTTP != cfg.Listen.HTTP || old.Listen.HTTPS != cfg.Listen.HTTPS || old.Admin.Listen != cfg.Admin.Listen ||
-		old.Server != cfg.Server {
-		g.log.Warn("listener addresses and server limits take effect after a restart; the running values are kept")
+		old.Server != cfg.Server || !reflect.DeepEqual(old.Cluster, cfg.Cluster) {
+		g.log.Warn("listener addresses, server limits and the cluster section take effect after a restart; the running values are kept")
 	}
 }
 
@@ -386,6 +397,7 @@ func (g *Gateway) Shutdown() error {
 	if al := g.accessLog.Load(); al != nil {
 		al.Close()
 	}
+	g.stopCluster()
 	g.closeBlocklist()
 	g.audit.Close()
 	return err

@@ -57,7 +57,8 @@ type Config struct {
 	HeaderName string `yaml:"header_name"`
 	Path       string `yaml:"path"`
 
-	// Policy is local (default) or redis; cluster is not supported yet.
+	// Policy is local (default), redis or cluster (buckets shared with the
+	// other gateways by gossip; needs the gateway's `cluster:` section).
 	Policy string `yaml:"policy"`
 	// FaultTolerant (default true): when Redis is unavailable, decide with
 	// this node's buckets; false answers 500.
@@ -112,6 +113,7 @@ const (
 const (
 	policyLocal uint8 = iota
 	policyRedis
+	policyCluster
 )
 
 const (
@@ -222,9 +224,9 @@ func compile(n confnode.Node, conf *Config) (c compiled, ok bool) {
 		c.policy = policyRedis
 		maxPerWindow = func(w int) float64 { return float64(windowPeriods[w] / time.Microsecond) } // one per µs
 	case "cluster":
-		fail("policy", "rate-limiting: policy cluster is not supported yet; use local or redis")
+		c.policy = policyCluster
 	default:
-		fail("policy", "rate-limiting: unknown policy %q (local, redis)", conf.Policy)
+		fail("policy", "rate-limiting: unknown policy %q (local, redis, cluster)", conf.Policy)
 	}
 	checkLimits := func(at confnode.Node, l *Limits) (out [limiter.MaxWindows]int64) {
 		vals := l.values()
@@ -426,6 +428,10 @@ func newPlugin(n confnode.Node, env *filters.Env) (filters.Filter, error) {
 	}
 	c, ok := compile(n, &conf)
 	if !ok {
+		return nil, nil
+	}
+	if c.policy == policyCluster && clusterNode(env) == nil {
+		n.FieldErrorf("policy", "rate-limiting: policy cluster: cluster: is not configured (add a cluster: section to the gateway config)")
 		return nil, nil
 	}
 	return build(c, env)

@@ -136,8 +136,11 @@ func build(c compiled, env *filters.Env) (filters.Filter, error) {
 	}
 	// The engine outlives reloads: same instance name and key cap, same state.
 	key := fmt.Sprintf("rate-limiting/engine/%s/%d", env.InstanceName, maxKeys)
+	if c.policy == policyCluster {
+		key += "/cluster" // tracks deltas for the sync
+	}
 	f.engine = env.Shared.Get(key, func() any {
-		e := limiter.NewEngine(limiter.Config{MaxKeys: maxKeys})
+		e := limiter.NewEngine(limiter.Config{MaxKeys: maxKeys, TrackDeltas: c.policy == policyCluster})
 		enginesMu.Lock()
 		engines = append(engines, e)
 		enginesMu.Unlock()
@@ -170,6 +173,17 @@ func build(c compiled, env *filters.Env) (filters.Filter, error) {
 
 	if c.policy == policyRedis {
 		f.redis = sharedRedis(env, &c.redis)
+	}
+	if c.policy == policyCluster {
+		node := clusterNode(env)
+		if node == nil {
+			return nil, fmt.Errorf("rate-limiting: policy cluster: cluster: is not configured")
+		}
+		// The instance name is the engine's name in the cluster: it must
+		// be the same on every gateway (it is, with the same config).
+		if err := node.RegisterEngine(env.InstanceName, f.engine); err != nil {
+			return nil, fmt.Errorf("rate-limiting: %w", err)
+		}
 	}
 
 	if env.Metrics != nil {

@@ -45,7 +45,7 @@ func TestConfigErrors(t *testing.T) {
 		{"minute: 5\nlimit_by: header", "header_name is required"},
 		{"minute: 5\nlimit_by: path\npath: api", "path (starting with /) is required"},
 		{"minute: 5\nheader_name: X-Key", "header_name is only used with limit_by: header"},
-		{"minute: 5\npolicy: cluster", "config.policy: rate-limiting: policy cluster is not supported yet"},
+		{"minute: 5\npolicy: cluster", "config.policy: rate-limiting: policy cluster: cluster: is not configured"},
 		{"minute: 5\npolicy: memcached", `unknown policy "memcached"`},
 		{"minute: 5\npolicy: redis", "policy redis needs redis_host"},
 		{"minute: 5\nredis_host: r", "redis settings need policy: redis"},

@@ -21,6 +21,7 @@ import (
 
 	"github.com/edgeguard/edgeguard/filters"
 	"github.com/edgeguard/edgeguard/filters/blocklist"
+	"github.com/edgeguard/edgeguard/limiter/cluster"
 	"github.com/edgeguard/edgeguard/proxy/accesslog"
 	"github.com/edgeguard/edgeguard/proxy/clientip"
 	"github.com/edgeguard/edgeguard/proxy/config/confnode"
@@ -44,6 +45,9 @@ type Config struct {
 	DataDir        string                   `yaml:"data_dir"`
 	Blocklist      Blocklist                `yaml:"blocklist"`
 	Abuse          blocklist.AbuseConfig    `yaml:"abuse"`
+	// Cluster joins this gateway to others (gossip): shared rate limits
+	// (`policy: cluster`) and blocklist. Changes need a restart.
+	Cluster *cluster.Config `yaml:"cluster"`
 
 	// File is the path the config was loaded from; Root its parsed tree.
 	File string        `yaml:"-"`
@@ -461,6 +465,9 @@ func (c *Config) check(root confnode.Node) {
 	}
 	c.Abuse.SetDefaults()
 	c.Abuse.Validate(root.Field("abuse"))
+	if c.Cluster != nil {
+		c.Cluster.Validate(root.Field("cluster"))
+	}
 
 	if c.AccessLog.Buffer < 0 {
 		root.Field("access_log").FieldErrorf("buffer", "must be positive")

@@ -114,3 +114,14 @@ func TestDeployConfigMapIsValid(t *testing.T) {
 		t.Fatal(errs)
 	}
 }
+
+func TestEnvTyped(t *testing.T) {
+	t.Setenv("EG_RETRIES", "3")
+	cfg, errs := config.Parse("c.yaml", []byte("services:\n  - name: a\n    targets: [\"h:1\"]\n    retries: ${EG_RETRIES}\nroutes: [{name: r, service: a}]\n"))
+	if errs != nil || *cfg.Services[0].Retries != 3 {
+		t.Fatalf("plain ${VAR} into an int: %v", errs)
+	}
+	if _, errs := config.Parse("c.yaml", []byte("services: [{name: a, targets: [\"h:1\"], retries: \"${EG_RETRIES}\"}]\nroutes: [{name: r, service: a}]\n")); errs == nil {
+		t.Fatal("a quoted ${VAR} must stay a string")
+	}
+}

@@ -491,7 +491,10 @@ func expandEnv(file string, y *yaml.Node, errs *Errors) {
 			errs.Add(&Error{File: file, Line: y.Line, Col: y.Column, Msg: err.Error()})
 		} else if out != y.Value {
 			y.Value = out
-			if y.Tag == "" || y.Tag == "!!null" {
+			if y.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle|yaml.LiteralStyle|yaml.FoldedStyle) == 0 {
+				// A plain ${VAR} takes the type of its value (port: ${PORT}).
+				y.Tag = ""
+			} else {
 				y.Tag = "!!str"
 			}
 		}

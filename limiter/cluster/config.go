@@ -1,0 +1,144 @@
+package cluster
+
+import (
+	"crypto/sha256"
+	"encoding/base64"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/edgeguard/edgeguard/proxy/config/confnode"
+)
+
+// Defaults of Config.
+const (
+	DefaultBindAddr     = "0.0.0.0"
+	DefaultBindPort     = 7946
+	DefaultSyncInterval = 100 * time.Millisecond
+	// MinSecretLen is the shortest passphrase accepted as a secret (a
+	// base64 key of 16, 24 or 32 bytes is accepted as is).
+	MinSecretLen = 32
+)
+
+// Config is the gateway's `cluster:` section.
+//
+//	cluster:
+//	  node_name: gw-1               # default: host name
+//	  bind_addr: 0.0.0.0            # gossip UDP and TCP
+//	  bind_port: 7946
+//	  advertise_addr: 10.0.0.11     # what peers dial (default: bind address or a private IP)
+//	  advertise_port: 7946
+//	  seeds: [10.0.0.12:7946, 10.0.0.13:7946]
+//	  secret_file: /etc/edgeguard/cluster.key   # or secret: ${EDGEGUARD_CLUSTER_SECRET}
+//	  sync_interval: 100ms
+//
+// secret_file is handled by confnode (any `x_file` key of a string field).
+type Config struct {
+	NodeName      string   `yaml:"node_name"`
+	BindAddr      string   `yaml:"bind_addr"`
+	BindPort      *int     `yaml:"bind_port"`
+	AdvertiseAddr string   `yaml:"advertise_addr"`
+	AdvertisePort int      `yaml:"advertise_port"`
+	Seeds         []string `yaml:"seeds"`
+	// Secret is the gossip encryption key (memberlist keyring, AES-GCM):
+	// base64 of 16, 24 or 32 bytes (`openssl rand -base64 32`), or a
+	// passphrase of at least MinSecretLen characters (its SHA-256 is used).
+	Secret string `yaml:"secret"`
+	// Insecure allows running without a secret (plain-text gossip that
+	// anyone who can reach bind_port can join). Never in production.
+	Insecure     bool          `yaml:"insecure"`
+	SyncInterval time.Duration `yaml:"sync_interval"`
+}
+
+// Decode decodes and validates a `cluster:` node. ok is false when errors
+// were recorded on n; absent (n not present) gives nil, true.
+func Decode(n confnode.Node) (cfg *Config, ok bool) {
+	if !n.Present() {
+		return nil, true
+	}
+	cfg = &Config{}
+	if !n.Decode(cfg) {
+		return nil, false
+	}
+	if !cfg.Validate(n) {
+		return nil, false
+	}
+	return cfg, true
+}
+
+// Validate checks cfg and fills in defaults, recording problems on n (the
+// `cluster:` node). It reports whether cfg is valid.
+func (c *Config) Validate(n confnode.Node) bool {
+	before := len(n.Errs.List)
+	if c.NodeName == "" {
+		c.NodeName = defaultNodeName()
+	}
+	if len(c.NodeName) > 128 {
+		n.FieldErrorf("node_name", "cluster: node_name must be at most 128 characters")
+	}
+	if c.BindAddr == "" {
+		c.BindAddr = DefaultBindAddr
+	}
+	if net.ParseIP(c.BindAddr) == nil {
+		n.FieldErrorf("bind_addr", "cluster: bind_addr must be an IP address, not %q", c.BindAddr)
+	}
+	if c.BindPort == nil {
+		p := DefaultBindPort
+		c.BindPort = &p
+	}
+	if *c.BindPort < 0 || *c.BindPort > 65535 {
+		n.FieldErrorf("bind_port", "cluster: bind_port must be 0-65535 (0: any free port)")
+	}
+	if c.AdvertiseAddr != "" && net.ParseIP(c.AdvertiseAddr) == nil {
+		n.FieldErrorf("advertise_addr", "cluster: advertise_addr must be an IP address, not %q", c.AdvertiseAddr)
+	}
+	if c.AdvertisePort < 0 || c.AdvertisePort > 65535 {
+		n.FieldErrorf("advertise_port", "cluster: advertise_port must be 0-65535")
+	}
+	for i, s := range c.Seeds {
+		host, port, err := net.SplitHostPort(s)
+		if err != nil || host == "" {
+			n.Field("seeds").Index(i).Errorf("cluster: seed must be host:port, not %q", s)
+			continue
+		}
+		if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 {
+			n.Field("seeds").Index(i).Errorf("cluster: seed %q: port must be 1-65535", s)
+		}
+	}
+	switch {
+	case c.Secret != "":
+		if c.Insecure {
+			n.FieldErrorf("insecure", "cluster: insecure: true and a secret are both set; remove one")
+		}
+		if _, err := c.Key(); err != nil {
+			n.FieldErrorf("secret", "%v", err)
+		}
+	case !c.Insecure:
+		n.Errorf("cluster: a secret (or secret_file) is required for gossip encryption; set insecure: true to run without one (not for production)")
+	}
+	if c.SyncInterval == 0 {
+		c.SyncInterval = DefaultSyncInterval
+	}
+	if c.SyncInterval < 10*time.Millisecond || c.SyncInterval > 10*time.Second {
+		n.FieldErrorf("sync_interval", "cluster: sync_interval must be between 10ms and 10s")
+	}
+	return len(n.Errs.List) == before
+}
+
+// Key returns the 16, 24 or 32-byte AES key of Secret (nil for no secret).
+func (c *Config) Key() ([]byte, error) {
+	s := strings.TrimSpace(c.Secret)
+	if s == "" {
+		return nil, nil
+	}
+	if k, err := base64.StdEncoding.DecodeString(s); err == nil && (len(k) == 16 || len(k) == 24 || len(k) == 32) {
+		return k, nil
+	}
+	if len(s) < MinSecretLen {
+		return nil, fmt.Errorf("cluster: secret must be base64 of 16, 24 or 32 bytes (openssl rand -base64 32) or a passphrase of at least %d characters", MinSecretLen)
+	}
+	sum := sha256.Sum256([]byte(s))
+	return sum[:], nil
+}
