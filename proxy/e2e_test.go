@@ -493,3 +493,26 @@ plugins:
 		t.Errorf("strip_path of the bare prefix: %q", e.URI)
 	}
 }
+
+func TestResponseBuffering(t *testing.T) {
+	b := startBackend(t, "api")
+	g := startGateway(t, `
+services:
+  - {name: api, targets: ["@B1@"], response_buffering: true, max_response_size: 1m}
+routes: [{name: api, paths: ["/"], service: api}]
+`, b)
+	if r := do(t, "GET", g.url+"/x", nil, nil); r.status != 200 || r.echo(t).Backend != "api" {
+		t.Fatalf("small response: %d", r.status)
+	}
+	if r := do(t, "GET", g.url+"/big?n=300000", nil, nil); r.status != 200 || len(r.body) != 300000 {
+		t.Fatalf("response under the limit: %d, %d bytes", r.status, len(r.body))
+	}
+	r := do(t, "GET", g.url+"/big?n=3000000", nil, nil)
+	if r.status != 502 {
+		t.Fatalf("response over max_response_size: %d, %d bytes", r.status, len(r.body))
+	}
+	m := string(do(t, "GET", g.admin+"/metrics", nil, nil).body)
+	if !strings.Contains(m, `edgeguard_upstream_errors_total{service="api",reason="response_too_large"} 1`) {
+		t.Error("response_too_large not counted")
+	}
+}

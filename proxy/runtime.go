@@ -89,7 +89,7 @@ func (g *Gateway) compile(cfg *config.Config, errs *confnode.Errors) *runtime {
 			ConnectTimeout: s.ConnectTimeout, ReadTimeout: s.ReadTimeout, WriteTimeout: s.WriteTimeout,
 			MaxConns: s.MaxConns, KeepAlive: s.KeepAlive, Retries: *s.Retries,
 			Failures: s.Healthchecks.Passive.Failures, Ejection: s.Healthchecks.Passive.Ejection,
-			TLS: s.TLS,
+			TLS: s.TLS, BufferResponses: s.ResponseBuffering, MaxResponseSize: int(s.MaxResponseSize),
 		})
 		svc.OnEject = g.metrics.onEject(s.Name)
 		rt.services[s.Name] = svc

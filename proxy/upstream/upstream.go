@@ -38,6 +38,10 @@ type Settings struct {
 	// TLS is the client side for "https://host:port" targets (CA bundle,
 	// client certificate); the zero value verifies against the system roots.
 	TLS tlsconf.UpstreamTLS
+	// BufferResponses reads whole responses (up to MaxResponseSize) instead
+	// of streaming them.
+	BufferResponses bool
+	MaxResponseSize int
 }
 
 // Target is one upstream address with its pool and health state.
@@ -130,6 +134,8 @@ func Classify(err error) (int, string) {
 		return fasthttp.StatusGatewayTimeout, "timeout"
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return fasthttp.StatusBadGateway, "connection_refused"
+	case errors.Is(err, fasthttp.ErrBodyTooLarge):
+		return fasthttp.StatusBadGateway, "response_too_large"
 	case errors.Is(err, fasthttp.ErrNoFreeConns):
 		return fasthttp.StatusBadGateway, "no_free_connections"
 	case errors.Is(err, fasthttp.ErrConnectionClosed), errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):
@@ -140,6 +146,13 @@ func Classify(err error) (int, string) {
 		return fasthttp.StatusBadGateway, "connect_failed"
 	}
 	return fasthttp.StatusBadGateway, "upstream_error"
+}
+
+func bufferLimit(s Settings) int {
+	if s.BufferResponses {
+		return s.MaxResponseSize
+	}
+	return 0
 }
 
 // Registry reuses HostClients across config reloads.
@@ -219,8 +232,10 @@ func (r *Registry) client(addr string, s Settings) *fasthttp.HostClient {
 		DisableHeaderNamesNormalizing: true,
 		DisablePathNormalizing:        true,
 		NoDefaultUserAgentHeader:      true,
-		// Response bodies are streamed to the client, not buffered whole.
-		StreamResponseBody: true,
+		// Response bodies are streamed to the client, not buffered whole,
+		// unless the service asks for buffering (bounded).
+		StreamResponseBody:  !s.BufferResponses,
+		MaxResponseBodySize: bufferLimit(s),
 		// Only dial errors are retried (by the proxy, on another target);
 		// fasthttp's own retry covers a kept-alive connection that the
 		// upstream closed, for idempotent requests.
