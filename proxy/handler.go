@@ -266,17 +266,17 @@ func (g *Gateway) forward(rt *runtime, st *reqState, r *route) {
 	clientClose := req.Header.ConnectionClose()
 	req.Header.ResetConnectionClose()
 	svc := r.service
-	now := time.Now()
+	start := time.Now()
 	for attempt := 0; ; attempt++ {
-		t := svc.Pick(now.UnixNano())
+		t := svc.Pick(start.UnixNano())
 		st.target = t.Addr
 		if !r.preserveHost {
 			req.URI().SetHost(t.Addr)
 		}
-		start := time.Now()
 		err := t.Client.Do(req, &rc.Response)
 		end := time.Now()
 		c.UpstreamDur += end.Sub(start)
+		start = end
 		if err == nil {
 			svc.Success(t)
 			c.UpstreamStatus = rc.Response.StatusCode()
