@@ -88,7 +88,7 @@ func compileLayout(c Config, cfg confnode.Node) *layout {
 			continue
 		}
 		for _, v := range tpl.Vars() {
-			if h := readsRedacted(v, lay.redact); h != "" {
+			if h := template.ReadsRedacted(v, func(name string) bool { return containsName(lay.redact, name) }); h != "" {
 				n.Errorf("%s: template reads %s, which is redacted from logs", Name, h)
 				bad = true
 			}
@@ -124,32 +124,6 @@ func compileLayout(c Config, cfg confnode.Node) *layout {
 	}
 	lay.tree = root.children
 	return lay
-}
-
-// readsRedacted returns a description of the redacted value a template
-// variable reads ("" when it reads none).
-func readsRedacted(v string, redact [][]byte) string {
-	lv := strings.ToLower(v)
-	if strings.HasPrefix(lv, "cookie.") {
-		return "a cookie"
-	}
-	var name string
-	switch {
-	case strings.HasPrefix(lv, "header."):
-		name = lv[len("header."):]
-	case strings.HasPrefix(lv, "headers."):
-		name = strings.ReplaceAll(lv[len("headers."):], "_", "-")
-	case strings.HasPrefix(lv, "headers["):
-		name = strings.Trim(lv[len("headers"):], `[]"'`)
-	default:
-		return ""
-	}
-	for _, r := range redact {
-		if name == string(r) {
-			return "header " + name
-		}
-	}
-	return ""
 }
 
 func b2s(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
@@ -446,6 +420,15 @@ func (l *layout) redacts(lowerName []byte) bool {
 	}
 	for _, r := range list {
 		if bytes.Equal(r, lowerName) {
+			return true
+		}
+	}
+	return false
+}
+
+func containsName(list [][]byte, name string) bool {
+	for _, r := range list {
+		if name == string(r) {
 			return true
 		}
 	}

@@ -45,6 +45,7 @@ package template
 
 import (
 	"fmt"
+	"github.com/edgeguard/edgeguard/proxy/config/confnode"
 	"strings"
 	"unicode/utf8"
 
@@ -368,7 +369,7 @@ func suggest(name string, extra []Var) string {
 	}
 	best, bestD := "", 4
 	for _, c := range cands {
-		if d := editDistance(name, c); d < bestD {
+		if d := confnode.EditDistance(name, c); d < bestD {
 			best, bestD = c, d
 		}
 	}
@@ -384,26 +385,6 @@ func suggest(name string, extra []Var) string {
 		}
 	}
 	return best
-}
-
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
 
 // String returns the source text of t.
@@ -502,4 +483,31 @@ func appendVar(dst []byte, p *part, c *filters.Ctx) ([]byte, bool) {
 		return p.extra.Append(dst, c, p.arg)
 	}
 	return dst, false
+}
+
+// ReadsRedacted tells whether the template variable v (as written inside
+// $( ), e.g. "header.authorization") reads a cookie or one of the headers
+// isRedacted reports, and if so returns a description ("a cookie",
+// "header authorization") for a config error; "" otherwise. Loggers use it
+// to refuse custom fields that would copy a secret into a log.
+func ReadsRedacted(v string, isRedacted func(lowerName string) bool) string {
+	lv := strings.ToLower(v)
+	if strings.HasPrefix(lv, "cookie.") {
+		return "a cookie"
+	}
+	var name string
+	switch {
+	case strings.HasPrefix(lv, "header."):
+		name = lv[len("header."):]
+	case strings.HasPrefix(lv, "headers."):
+		name = strings.ReplaceAll(lv[len("headers."):], "_", "-")
+	case strings.HasPrefix(lv, "headers["):
+		name = strings.Trim(lv[len("headers"):], `[]"'`)
+	default:
+		return ""
+	}
+	if isRedacted(name) {
+		return "header " + name
+	}
+	return ""
 }

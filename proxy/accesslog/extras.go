@@ -183,7 +183,7 @@ func compileExtras(o Options) (*Extras, []OptionError) {
 		}
 		ok := true
 		for _, v := range tpl.Vars() {
-			if what := readsRedacted(v, isRedacted); what != "" {
+			if what := template.ReadsRedacted(v, isRedacted); what != "" {
 				bad(field, "template reads %s, which is redacted from logs", what)
 				ok = false
 			}
@@ -209,30 +209,6 @@ func validKey(k string) bool {
 		}
 	}
 	return true
-}
-
-// readsRedacted describes the redacted value template variable v reads, or
-// returns "".
-func readsRedacted(v string, isRedacted func(string) bool) string {
-	lv := strings.ToLower(v)
-	if strings.HasPrefix(lv, "cookie.") {
-		return "a cookie"
-	}
-	var name string
-	switch {
-	case strings.HasPrefix(lv, "header."):
-		name = lv[len("header."):]
-	case strings.HasPrefix(lv, "headers."):
-		name = strings.ReplaceAll(lv[len("headers."):], "_", "-")
-	case strings.HasPrefix(lv, "headers["):
-		name = strings.Trim(lv[len("headers"):], `[]"'`)
-	default:
-		return ""
-	}
-	if isRedacted(name) {
-		return "header " + name
-	}
-	return ""
 }
 
 // Capture records the configured headers and renders the custom fields of

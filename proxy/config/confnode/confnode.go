@@ -326,7 +326,7 @@ func structFields(t reflect.Type) map[string]reflect.StructField {
 func suggest(key string, fields map[string]reflect.StructField) string {
 	best, bestD := "", 3
 	for name := range fields {
-		if d := editDistance(key, name); d < bestD || (d == bestD && name < best) {
+		if d := EditDistance(key, name); d < bestD || (d == bestD && name < best) {
 			best, bestD = name, d
 		}
 	}
@@ -344,7 +344,9 @@ func suggest(key string, fields map[string]reflect.StructField) string {
 	return ""
 }
 
-func editDistance(a, b string) int {
+// EditDistance is the Levenshtein distance of a and b, for "did you mean"
+// suggestions.
+func EditDistance(a, b string) int {
 	prev := make([]int, len(b)+1)
 	cur := make([]int, len(b)+1)
 	for j := range prev {
