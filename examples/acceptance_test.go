@@ -23,6 +23,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/edgeguard/edgeguard/examples/echo-backend/echo"
+	"github.com/edgeguard/edgeguard/filters/ratelimit/redistest"
 )
 
 var binary string
@@ -234,7 +235,9 @@ func TestAuthAndIdentity(t *testing.T) {
 }
 
 func TestRateLimitTiers(t *testing.T) {
-	g := start(t, "rate-limits")
+	rs := redistest.Start(t)
+	host, port, _ := strings.Cut(rs.Addr(), ":")
+	g := start(t, "rate-limits", "REDIS_HOST="+host, "REDIS_PORT="+port)
 	std := map[string]string{"Host": "api.example.com", "Authorization": "Bearer " + user(t, "standard-client", nil)}
 	prem := map[string]string{"Host": "api.example.com", "Authorization": "Bearer " + user(t, "premium-client", nil)}
 	counts := func(path string, hdr map[string]string, n int) (ok, limited int) {
@@ -260,6 +263,16 @@ func TestRateLimitTiers(t *testing.T) {
 	r := send(t, "GET", g.url+"/v1/items", std, "")
 	if r.status == 429 && (r.header.Get("Retry-After") == "" || !strings.Contains(r.body, "API rate limit exceeded")) {
 		t.Errorf("429 without Retry-After or Kong's body: %v %s", r.header, r.body)
+	}
+	// The counters live in Redis, as the article's policy: redis says.
+	if c, err := net.Dial("tcp", rs.Addr()); err == nil {
+		fmt.Fprint(c, "DBSIZE\r\n")
+		c.SetReadDeadline(time.Now().Add(2 * time.Second))
+		line, _ := bufio.NewReader(c).ReadString('\n')
+		c.Close()
+		if !strings.HasPrefix(line, ":") || strings.HasPrefix(line, ":0") {
+			t.Errorf("no rate-limit keys in Redis: %q", line)
+		}
 	}
 	if !strings.Contains(metrics(t, g), `edgeguard_http_requests_total{route="api-standard",service="api",code="429"}`) {
 		t.Error("metrics do not show the 429s")
