@@ -2,6 +2,7 @@ package examples
 
 import (
 	"crypto/tls"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -169,5 +170,29 @@ func TestAllInOne(t *testing.T) {
 	}
 	if r := send(t, "GET", g.admin+"/status", nil, ""); r.status != 401 {
 		t.Fatalf("admin API without its token: %d", r.status)
+	}
+}
+
+// TestTLSACME: examples/tls/acme.yaml obtains its certificate from a real ACME
+// server (pebble, Let's Encrypt's test server) that validates tls-alpn-01
+// against the gateway's HTTPS listener.
+func TestTLSACME(t *testing.T) {
+	port := tlstest.FreePort(t)
+	pb := tlstest.StartPebble(t, tlstest.PebbleOptions{HTTPPort: tlstest.FreePort(t), TLSPort: port})
+	https := fmt.Sprintf("127.0.0.1:%d", port)
+	g := start(t, "tls:acme.yaml", "LISTEN_HTTPS="+https, "ACME_HOST=acme.test", "ACME_DIRECTORY="+pb.DirectoryURL, "ACME_CA_FILE="+pb.CAFile)
+	_ = g
+	cl := &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: pb.Roots(t), ServerName: "acme.test"},
+	}}
+	req, _ := http.NewRequest("GET", "https://"+https+"/issued", nil)
+	req.Host = "acme.test"
+	res, err := cl.Do(req)
+	if err != nil {
+		t.Fatalf("https with the ACME certificate: %v", err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 200 || !strings.Contains(res.TLS.PeerCertificates[0].Issuer.CommonName, "Pebble") || res.Header.Get("Strict-Transport-Security") == "" {
+		t.Fatalf("%d, issuer %s, %v", res.StatusCode, res.TLS.PeerCertificates[0].Issuer, res.Header)
 	}
 }

@@ -81,7 +81,11 @@ func start(t *testing.T, name string, env ...string) *gateway {
 	g := &gateway{accessLog: filepath.Join(dir, "access.log"), stderr: &strings.Builder{}}
 	listen, admin := freeAddr(t), freeAddr(t)
 	g.url, g.admin = "http://"+listen, "http://"+admin
-	cfg, _ := filepath.Abs(filepath.Join(name, "edgeguard.yaml"))
+	file := "edgeguard.yaml"
+	if n, f, ok := strings.Cut(name, ":"); ok { // "tls:acme.yaml"
+		name, file = n, f
+	}
+	cfg, _ := filepath.Abs(filepath.Join(name, file))
 	g.cmd = exec.Command(binary, "run", "-c", cfg)
 	g.cmd.Env = append(os.Environ(), "LISTEN="+listen, "ADMIN_LISTEN="+admin, "DATA_DIR="+filepath.Join(dir, "data"),
 		"ACCESS_LOG="+g.accessLog, "JWT_SECRET="+secret, "BACKEND="+startBackend(t))
