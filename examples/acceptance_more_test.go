@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgeguard/edgeguard/filters/jwt/jwttest"
 	"github.com/edgeguard/edgeguard/tlsconf/tlstest"
 )
 
@@ -194,5 +195,57 @@ func TestTLSACME(t *testing.T) {
 	res.Body.Close()
 	if res.StatusCode != 200 || !strings.Contains(res.TLS.PeerCertificates[0].Issuer.CommonName, "Pebble") || res.Header.Get("Strict-Transport-Security") == "" {
 		t.Fatalf("%d, issuer %s, %v", res.StatusCode, res.TLS.PeerCertificates[0].Issuer, res.Header)
+	}
+}
+
+// TestAuthJWKS: examples/auth/jwks.yaml against a real JWKS server on
+// loopback: RS256 tokens verified with the provider's published keys, a
+// rotated key picked up on its first use, identity headers forwarded.
+func TestAuthJWKS(t *testing.T) {
+	keys := jwttest.NewKeys()
+	var mu sync.Mutex
+	published := jwttest.JWKS(keys.JWK("RS256", "k1", true))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(published)
+	})}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	issuer := "http://" + ln.Addr().String() + "/"
+	g := start(t, "auth:jwks.yaml", "ISSUER="+issuer, "JWKS_URI="+issuer+"keys", "AUDIENCE=api.example.com", "UNKNOWN_KID_INTERVAL=1s")
+	claims := func(sub string) map[string]any {
+		return map[string]any{"iss": issuer, "sub": sub, "aud": "api.example.com", "email": sub + "@example.com", "exp": time.Now().Add(time.Hour).Unix()}
+	}
+	hdr := func(tok string) map[string]string {
+		return map[string]string{"Host": "api.example.com", "Authorization": "Bearer " + tok, "X-User-ID": "admin"}
+	}
+	r := send(t, "GET", g.url+"/orders", hdr(keys.Sign("RS256", "k1", claims("user-42"))), "")
+	if h := r.echoed(t); h["X-User-Id"] != "user-42" || h["X-User-Email"] != "user-42@example.com" {
+		t.Fatalf("RS256 via JWKS: %v", h)
+	}
+	// Rotation: the provider publishes a new key; a token with the new kid works.
+	rotated := jwttest.NewKeys()
+	mu.Lock()
+	published = jwttest.JWKS(keys.JWK("RS256", "k1", true), rotated.JWK("ES256", "k2", true))
+	mu.Unlock()
+	ok := false
+	for i := 0; i < 30 && !ok; i++ {
+		ok = send(t, "GET", g.url+"/orders", hdr(rotated.Sign("ES256", "k2", claims("user-7"))), "").status == 200
+		if !ok {
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	if !ok {
+		t.Fatal("a token signed with the rotated key was never accepted")
+	}
+	// A token signed by someone else's key with a known kid is refused.
+	if r := send(t, "GET", g.url+"/orders", hdr(rotated.Sign("RS256", "k1", claims("mallory"))), ""); r.status != 401 {
+		t.Fatalf("foreign key: %d", r.status)
 	}
 }
