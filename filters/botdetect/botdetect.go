@@ -163,12 +163,12 @@ func build(s settings, env *filters.Env) (*Filter, error) {
 	if env != nil && env.Metrics != nil {
 		for i, r := range reasons {
 			f.rejected[i] = env.Metrics.GetOrCreateCounter(
-				fmt.Sprintf(`edgeguard_bot_detection_rejected_total{instance=%q,reason=%q}`, instance, r))
+				fmt.Sprintf(`edgeguard_bot_detection_rejected_total{plugin=%q,reason=%q}`, instance, r))
 		}
 		f.challenged = env.Metrics.GetOrCreateCounter(
-			fmt.Sprintf(`edgeguard_bot_detection_challenged_total{instance=%q}`, instance))
+			fmt.Sprintf(`edgeguard_bot_detection_challenged_total{plugin=%q}`, instance))
 		f.verifiedCnt = env.Metrics.GetOrCreateCounter(
-			fmt.Sprintf(`edgeguard_bot_detection_verified_total{instance=%q}`, instance))
+			fmt.Sprintf(`edgeguard_bot_detection_verified_total{plugin=%q}`, instance))
 	}
 	return f, nil
 }

@@ -313,8 +313,8 @@ func TestMetrics(t *testing.T) {
 	var b bytes.Buffer
 	env.Metrics.WritePrometheus(&b)
 	for _, w := range []string{
-		`edgeguard_bot_detection_rejected_total{instance="bots",reason="bot_denied"} 2`,
-		`edgeguard_bot_detection_rejected_total{instance="bots",reason="bot_builtin"} 1`,
+		`edgeguard_bot_detection_rejected_total{plugin="bots",reason="bot_denied"} 2`,
+		`edgeguard_bot_detection_rejected_total{plugin="bots",reason="bot_builtin"} 1`,
 	} {
 		if !strings.Contains(b.String(), w) {
 			t.Errorf("metrics lack %q:\n%s", w, b.String())

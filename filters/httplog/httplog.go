@@ -8,7 +8,7 @@
 // POSTs them with a fasthttp client (TLS verified, unlike Kong) and retries
 // with exponential backoff. When the collector is slow or down the queue
 // fills; then the oldest entries are dropped and counted in
-// edgeguard_http_log_dropped_total{instance}. Requests are never slowed.
+// edgeguard_http_log_dropped_total{plugin}. Requests are never slowed.
 //
 // The worker is shared across config reloads through filters.Env.Shared
 // (keyed by the instance name and its transport and queue settings) and

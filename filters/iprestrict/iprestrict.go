@@ -126,9 +126,9 @@ func newFilter(c compiled, env *filters.Env) *Filter {
 	if env != nil && env.Metrics != nil {
 		inst := env.InstanceName
 		f.deniedTotal = env.Metrics.GetOrCreateCounter(
-			fmt.Sprintf(`edgeguard_ip_restriction_rejected_total{instance=%q,reason=%q}`, inst, ReasonDenied))
+			fmt.Sprintf(`edgeguard_ip_restriction_rejected_total{plugin=%q,reason=%q}`, inst, ReasonDenied))
 		f.notAllowedTotal = env.Metrics.GetOrCreateCounter(
-			fmt.Sprintf(`edgeguard_ip_restriction_rejected_total{instance=%q,reason=%q}`, inst, ReasonNotAllowed))
+			fmt.Sprintf(`edgeguard_ip_restriction_rejected_total{plugin=%q,reason=%q}`, inst, ReasonNotAllowed))
 	}
 	return f
 }

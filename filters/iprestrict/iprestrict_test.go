@@ -249,8 +249,8 @@ func TestMetrics(t *testing.T) {
 	var b bytes.Buffer
 	env.Metrics.WritePrometheus(&b)
 	for _, w := range []string{
-		`edgeguard_ip_restriction_rejected_total{instance="admin-ips",reason="ip_denied"} 2`,
-		`edgeguard_ip_restriction_rejected_total{instance="admin-ips",reason="ip_not_allowed"} 1`,
+		`edgeguard_ip_restriction_rejected_total{plugin="admin-ips",reason="ip_denied"} 2`,
+		`edgeguard_ip_restriction_rejected_total{plugin="admin-ips",reason="ip_not_allowed"} 1`,
 	} {
 		if !strings.Contains(b.String(), w) {
 			t.Errorf("metrics missing %q:\n%s", w, b.String())

@@ -187,15 +187,15 @@ func build(c compiled, env *filters.Env) (filters.Filter, error) {
 	}
 
 	if env.Metrics != nil {
-		lbl := fmt.Sprintf(`{instance=%q}`, env.InstanceName)
+		lbl := fmt.Sprintf(`{plugin=%q}`, env.InstanceName)
 		f.rejected = env.Metrics.GetOrCreateCounter("edgeguard_ratelimit_rejected_total" + lbl)
 		f.fallbacks = env.Metrics.GetOrCreateCounter("edgeguard_ratelimit_fallback_total" + lbl)
 		f.storeErrs = env.Metrics.GetOrCreateCounter("edgeguard_ratelimit_store_errors_total" + lbl)
 		e := f.engine
 		env.Metrics.GetOrCreateGauge("edgeguard_ratelimit_keys"+lbl, func() float64 { return float64(e.Stats().Keys) })
-		env.Metrics.GetOrCreateGauge(fmt.Sprintf(`edgeguard_ratelimit_evictions{instance=%q,kind="idle"}`, env.InstanceName),
+		env.Metrics.GetOrCreateGauge(fmt.Sprintf(`edgeguard_ratelimit_evictions{plugin=%q,kind="idle"}`, env.InstanceName),
 			func() float64 { return float64(e.Stats().EvictedIdle) })
-		env.Metrics.GetOrCreateGauge(fmt.Sprintf(`edgeguard_ratelimit_evictions{instance=%q,kind="active"}`, env.InstanceName),
+		env.Metrics.GetOrCreateGauge(fmt.Sprintf(`edgeguard_ratelimit_evictions{plugin=%q,kind="active"}`, env.InstanceName),
 			func() float64 { return float64(e.Stats().EvictedActive) })
 		if r := f.redis; r != nil {
 			env.Metrics.GetOrCreateGauge("edgeguard_ratelimit_redis_breaker_open"+lbl, func() float64 {

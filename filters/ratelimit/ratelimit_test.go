@@ -460,7 +460,7 @@ func TestMetrics(t *testing.T) {
 	var sb strings.Builder
 	env.Metrics.WritePrometheus(&sb)
 	out := sb.String()
-	for _, want := range []string{`edgeguard_ratelimit_rejected_total{instance="test"} 1`, `edgeguard_ratelimit_keys{instance="test"} 1`} {
+	for _, want := range []string{`edgeguard_ratelimit_rejected_total{plugin="test"} 1`, `edgeguard_ratelimit_keys{plugin="test"} 1`} {
 		if !strings.Contains(out, want) {
 			t.Errorf("metrics lack %q:\n%s", want, out)
 		}

@@ -135,7 +135,7 @@ func TestRedisKilledFaultTolerant(t *testing.T) {
 	}
 	var sb strings.Builder
 	env.Metrics.WritePrometheus(&sb)
-	if !strings.Contains(sb.String(), `edgeguard_ratelimit_fallback_total{instance="test"} 13`) {
+	if !strings.Contains(sb.String(), `edgeguard_ratelimit_fallback_total{plugin="test"} 13`) {
 		t.Errorf("fallback metric:\n%s", sb.String())
 	}
 

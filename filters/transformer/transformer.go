@@ -84,11 +84,11 @@ func (t *Transformer) initMetrics(env *filters.Env) {
 			inst = env.InstanceName
 		}
 	}
-	t.mInvalid = set.GetOrCreateCounter(fmt.Sprintf(`edgeguard_request_transformer_dropped_total{instance=%q,reason="invalid_value"}`, inst))
-	t.mMissing = set.GetOrCreateCounter(fmt.Sprintf(`edgeguard_request_transformer_dropped_total{instance=%q,reason="missing_variable"}`, inst))
-	t.mURI = set.GetOrCreateCounter(fmt.Sprintf(`edgeguard_request_transformer_errors_total{instance=%q,reason="uri"}`, inst))
+	t.mInvalid = set.GetOrCreateCounter(fmt.Sprintf(`edgeguard_request_transformer_dropped_total{plugin=%q,reason="invalid_value"}`, inst))
+	t.mMissing = set.GetOrCreateCounter(fmt.Sprintf(`edgeguard_request_transformer_dropped_total{plugin=%q,reason="missing_variable"}`, inst))
+	t.mURI = set.GetOrCreateCounter(fmt.Sprintf(`edgeguard_request_transformer_errors_total{plugin=%q,reason="uri"}`, inst))
 	if t.id != nil {
-		t.mSigned = set.GetOrCreateCounter(fmt.Sprintf(`edgeguard_gateway_identity_signed_total{instance=%q,algorithm=%q}`, inst, t.id.Algorithm()))
+		t.mSigned = set.GetOrCreateCounter(fmt.Sprintf(`edgeguard_gateway_identity_signed_total{plugin=%q,algorithm=%q}`, inst, t.id.Algorithm()))
 	}
 }
 

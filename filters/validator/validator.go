@@ -136,10 +136,10 @@ func Compile(n confnode.Node, cfg *Config, env *filters.Env) *Filter {
 		f.rejected = map[string]*metrics.Counter{}
 		for _, r := range []string{ReasonParam, ReasonContentType, ReasonMalformed, ReasonBody, ReasonTooLarge} {
 			f.rejected[r] = env.Metrics.GetOrCreateCounter(
-				`edgeguard_request_validator_rejected_total{instance="` + env.InstanceName + `",reason="` + r + `"}`)
+				`edgeguard_request_validator_rejected_total{plugin="` + env.InstanceName + `",reason="` + r + `"}`)
 		}
 		f.passed = env.Metrics.GetOrCreateCounter(
-			`edgeguard_request_validator_passed_total{instance="` + env.InstanceName + `"}`)
+			`edgeguard_request_validator_passed_total{plugin="` + env.InstanceName + `"}`)
 	}
 	return f
 }
