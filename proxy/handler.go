@@ -317,15 +317,27 @@ func (g *Gateway) forward(rt *runtime, st *reqState, r *route) {
 		rc.SetConnectionClose()
 	}
 	resp := &rc.Response
-	for conn := resp.Header.PeekBytes(hdrConnection); len(conn) > 0; {
-		var tok []byte
-		tok, conn = nextToken(conn)
-		if len(tok) > 0 && !equalFold(tok, "close") && !equalFold(tok, "keep-alive") {
-			resp.Header.DelBytes(tok)
-		}
+	// One pass over the response headers tells whether any hop-by-hop
+	// header is there at all; most responses have none, and each Del would
+	// normalise its key and scan every header again.
+	var hop uint32
+	for k := range resp.Header.All() {
+		hop |= headerBit(k)
 	}
-	for _, h := range hopByHopResponses {
-		resp.Header.Del(h)
+	if hop&hasConnection != 0 {
+		for conn := resp.Header.PeekBytes(hdrConnection); len(conn) > 0; {
+			var tok []byte
+			tok, conn = nextToken(conn)
+			if len(tok) > 0 && !equalFold(tok, "close") && !equalFold(tok, "keep-alive") {
+				resp.Header.DelBytes(tok)
+			}
+		}
+		resp.Header.DelBytes(hdrConnection)
+	}
+	if hop&hasHopByHop != 0 {
+		for _, h := range hopByHopResponses {
+			resp.Header.Del(h)
+		}
 	}
 	resp.Header.ResetConnectionClose()
 	resp.Header.SetCanonical(hdrRequestID, c.RequestID)
