@@ -516,3 +516,45 @@ routes: [{name: api, paths: ["/"], service: api}]
 		t.Error("response_too_large not counted")
 	}
 }
+
+// TestResponseHopByHopAnyCase: an upstream that writes hop-by-hop headers in
+// lower case (and names another in Connection) gets them all stripped.
+func TestResponseHopByHopAnyCase(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				buf := make([]byte, 4096)
+				for {
+					if _, err := c.Read(buf); err != nil {
+						return
+					}
+					io.WriteString(c, "HTTP/1.1 200 OK\r\nconnection: x-secret\r\nx-secret: s\r\nkeep-alive: timeout=5\r\nupgrade: h2c\r\nx-kept: yes\r\ncontent-length: 2\r\n\r\nok")
+				}
+			}()
+		}
+	}()
+	g := startGateway(t, `
+services: [{name: raw, targets: ["`+ln.Addr().String()+`"]}]
+routes: [{name: raw, paths: ["/"], service: raw}]
+`)
+	out := raw(t, g.Addr().String(), "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+	low := strings.ToLower(out)
+	if !strings.HasPrefix(out, "HTTP/1.1 200") || !strings.Contains(low, "x-kept: yes") {
+		t.Fatalf("response: %q", out)
+	}
+	for _, h := range []string{"x-secret:", "keep-alive:", "upgrade:"} {
+		if strings.Contains(low, h) {
+			t.Errorf("%s reached the client: %q", h, out)
+		}
+	}
+}

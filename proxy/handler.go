@@ -32,6 +32,9 @@ type reqState struct {
 	kind   string // plugin name of the filter that ended the request
 	// hdrMask tells which headers to strip are present (see scanHeaders).
 	hdrMask uint32
+	// hopBuf and hopKeys are scratch space for stripResponseHopByHop.
+	hopBuf  []byte
+	hopKeys [][]byte
 	host    []byte // the client's Host, before forwarding rewrites it
 }
 
@@ -106,7 +109,6 @@ var (
 	// gatewayOnlyHeaders are removed from every client request: plugins set
 	// them for backends (bot score, mTLS subject, gateway identity).
 	gatewayOnlyHeaders = []string{"X-Bot-Score", "X-Client-Cert-Subject", "X-Gateway-Identity"}
-	hopByHopResponses  = []string{"Connection", "Keep-Alive", "Proxy-Connection", "Trailer", "Upgrade", "Proxy-Authenticate"}
 )
 
 // handle is the fasthttp handler of the public listener.
@@ -317,30 +319,71 @@ func (g *Gateway) forward(rt *runtime, st *reqState, r *route) {
 		rc.SetConnectionClose()
 	}
 	resp := &rc.Response
-	// One pass over the response headers tells whether any hop-by-hop
-	// header is there at all; most responses have none, and each Del would
-	// normalise its key and scan every header again.
-	var hop uint32
-	for k := range resp.Header.All() {
-		hop |= headerBit(k)
-	}
-	if hop&hasConnection != 0 {
-		for conn := resp.Header.PeekBytes(hdrConnection); len(conn) > 0; {
-			var tok []byte
-			tok, conn = nextToken(conn)
-			if len(tok) > 0 && !equalFold(tok, "close") && !equalFold(tok, "keep-alive") {
-				resp.Header.DelBytes(tok)
-			}
-		}
-		resp.Header.DelBytes(hdrConnection)
-	}
-	if hop&hasHopByHop != 0 {
-		for _, h := range hopByHopResponses {
-			resp.Header.Del(h)
-		}
-	}
+	stripResponseHopByHop(st, &resp.Header)
 	resp.Header.ResetConnectionClose()
 	resp.Header.SetCanonical(hdrRequestID, c.RequestID)
+}
+
+// stripResponseHopByHop removes hop-by-hop headers (and those the upstream
+// named in Connection) from the upstream response. The client side parses
+// response header names as sent (DisableHeaderNamesNormalizing), so names
+// are matched case-insensitively and deleted by their exact bytes. One pass
+// finds them; most responses have none and cost no deletion.
+func stripResponseHopByHop(st *reqState, h *fasthttp.ResponseHeader) {
+	var hop uint32
+	var conn []byte
+	for k, v := range h.All() {
+		b := headerBit(k)
+		hop |= b
+		if b&hasConnection != 0 {
+			conn = append(st.hopBuf[:0], v...) // copied: deletions move header storage
+			st.hopBuf = conn
+		}
+	}
+	if hop&(hasConnection|hasHopByHop) == 0 {
+		return
+	}
+	keys := st.hopKeys[:0]
+	buf := st.hopBuf[len(conn):len(conn)]
+	for k := range h.All() {
+		del := headerBit(k)&(hasConnection|hasHopByHop) != 0
+		if !del {
+			for rest := conn; len(rest) > 0 && !del; {
+				var tok []byte
+				tok, rest = nextToken(rest)
+				del = len(tok) > 0 && equalFoldBytes(k, tok) && !equalFold(tok, "x-request-id")
+			}
+		}
+		if del {
+			start := len(buf)
+			buf = append(buf, k...)
+			keys = append(keys, buf[start:])
+		}
+	}
+	for _, k := range keys {
+		h.DelBytes(k)
+	}
+	st.hopKeys = keys[:0]
+	st.hopBuf = conn[:0]
+}
+
+func equalFoldBytes(a, b []byte) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		x, y := a[i], b[i]
+		if x >= 'A' && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if y >= 'A' && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
 }
 
 // prepareUpstreamRequest rewrites the client request in place into the
