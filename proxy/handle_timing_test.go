@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"net"
+	"strings"
 	"testing"
 
 	"github.com/valyala/fasthttp"
@@ -13,7 +14,14 @@ import (
 // figure is the gateway's CPU per request without network noise. The
 // response body is read and released as the server would.
 func BenchmarkHandle(b *testing.B) {
-	g := benchGateway(b, benchConfig)
+	b.Run("streamed", func(b *testing.B) { benchHandle(b, benchConfig) })
+	b.Run("buffered", func(b *testing.B) {
+		benchHandle(b, strings.Replace(benchConfig, `targets: ["127.0.0.1:9"]`, `targets: ["127.0.0.1:9"], response_buffering: true`, 1))
+	})
+}
+
+func benchHandle(b *testing.B, cfg string) {
+	g := benchGateway(b, cfg)
 	ln := fasthttputil.NewInmemoryListener()
 	defer ln.Close()
 	body := []byte(`{"items":[{"id":1,"name":"alpha"},{"id":2,"name":"beta"}],"total":2,"page":1,"next":null,"ok":true}`)
