@@ -350,12 +350,7 @@ func (c *Config) check(root confnode.Node) {
 	sn := root.Field("services")
 	for i, sv := range c.Services {
 		n := sn.Index(i)
-		if sv.Name == "" {
-			n.FieldErrorf("name", "is required")
-		} else if services[sv.Name] {
-			n.FieldErrorf("name", "duplicate service name %q", sv.Name)
-		}
-		services[sv.Name] = true
+		uniqueName(n, "name", "service name", sv.Name, services)
 		if len(sv.Targets) == 0 {
 			n.FieldErrorf("targets", "at least one target is required")
 		}
@@ -445,12 +440,7 @@ func (c *Config) check(root confnode.Node) {
 	}
 	for i, r := range c.Routes {
 		n := rn.Index(i)
-		if r.Name == "" {
-			n.FieldErrorf("name", "is required")
-		} else if routes[r.Name] {
-			n.FieldErrorf("name", "duplicate route name %q", r.Name)
-		}
-		routes[r.Name] = true
+		uniqueName(n, "name", "route name", r.Name, routes)
 		if r.Service == "" {
 			n.FieldErrorf("service", "is required")
 		} else if !services[r.Service] {
@@ -463,12 +453,7 @@ func (c *Config) check(root confnode.Node) {
 	cn := root.Field("consumers")
 	for i, co := range c.Consumers {
 		n := cn.Index(i)
-		if co.Username == "" {
-			n.FieldErrorf("username", "is required")
-		} else if consumers[co.Username] {
-			n.FieldErrorf("username", "duplicate consumer %q", co.Username)
-		}
-		consumers[co.Username] = true
+		uniqueName(n, "username", "consumer", co.Username, consumers)
 	}
 
 	if c.Blocklist.MaxEntries < 0 {
@@ -484,6 +469,16 @@ func (c *Config) check(root confnode.Node) {
 		root.Field("access_log").FieldErrorf("buffer", "must be positive")
 	}
 	accesslog.ReportOptions(root.Field("access_log"), c.AccessLog.Options())
+}
+
+// uniqueName checks that field of n is set and not seen before, and records it.
+func uniqueName(n confnode.Node, field, kind, name string, seen map[string]bool) {
+	if name == "" {
+		n.FieldErrorf(field, "is required")
+	} else if seen[name] {
+		n.FieldErrorf(field, "duplicate %s %q", kind, name)
+	}
+	seen[name] = true
 }
 
 func checkAddr(n confnode.Node, addr string, allowEmpty bool) {
