@@ -340,30 +340,7 @@ func (l *Limit) take(tat *[MaxWindows]int64, d *Decision, n, now int64) bool {
 // empty at most (remote consumption never creates debt) and does not mark
 // the key dirty, so it is not sent back by Drain.
 func (e *Engine) ApplyRemote(key []byte, lim *Limit, n int64, now time.Time) {
-	if lim.e != e {
-		panic("limiter: limit used with another engine")
-	}
-	if n < 1 {
-		return
-	}
-	t := e.nanos(now)
-	var digest [1 + sha256.Size]byte
-	key = canonical(&digest, key)
-	h := maphash.Bytes(e.seed, key)
-	s := &e.shards[h&e.mask]
-	ent, _ := s.acquire(h>>e.shift, key, t)
-	if ent.lim == 0 {
-		ent.lim = lim.id
-	}
-	for i := 0; i < lim.n; i++ {
-		w := &lim.w[i]
-		add := n * w.interval
-		if n > w.burst {
-			add = w.tol
-		}
-		ent.tat[w.slot] = min(max(ent.tat[w.slot], t)+add, t+w.tol)
-	}
-	ent.mu.Unlock()
+	e.ApplyRemoteDebt(key, lim, n, now, 0)
 }
 
 // Drain calls fn for every key that consumed tokens locally since the last
