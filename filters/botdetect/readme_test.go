@@ -5,31 +5,10 @@ import (
 
 	"github.com/edgeguard/edgeguard/filters/botdetect"
 	"github.com/edgeguard/edgeguard/filters/filtertest"
-	"github.com/edgeguard/edgeguard/proxy/config/confnode"
 )
 
 // TestReadmeExamples builds every plugin instance of the README's examples,
 // so the documentation cannot drift from the code.
 func TestReadmeExamples(t *testing.T) {
-	n := 0
-	for _, block := range filtertest.YAMLBlocks(t, "README.md") {
-		root, errs := confnode.Parse("README.md", []byte(block))
-		plugins := root.Field("plugins")
-		for i := range plugins.Len() {
-			p := plugins.Index(i)
-			if p.Field("plugin").Y == nil || p.Field("plugin").Y.Value != botdetect.Name {
-				continue
-			}
-			if _, err := botdetect.New(p.Field("config"), filtertest.Env(t)); err != nil {
-				t.Errorf("%v", err)
-			}
-			n++
-		}
-		if err := errs.Err(); err != nil {
-			t.Errorf("README example:\n%s\n%v", block, err)
-		}
-	}
-	if n < 3 {
-		t.Errorf("only %d examples found", n)
-	}
+	filtertest.ReadmeExamples(t, "README.md", botdetect.Name, 3)
 }
