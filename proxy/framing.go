@@ -177,17 +177,22 @@ func trimOWS(b []byte) []byte {
 	return b
 }
 
-// equalFold compares b with the lower-case ASCII string s, ignoring case.
-func equalFold(b []byte, s string) bool {
-	if len(b) != len(s) {
+// equalFold reports whether a and b are equal ignoring ASCII case. It is
+// ASCII-only on purpose: strings.EqualFold's Unicode folding would take
+// "chun\u212Aed" (Kelvin sign) for "chunked", which is no place for leniency.
+func equalFold[T string | []byte](a []byte, b T) bool {
+	if len(a) != len(b) {
 		return false
 	}
-	for i := range b {
-		c := b[i]
-		if c >= 'A' && c <= 'Z' {
-			c += 'a' - 'A'
+	for i := range a {
+		x, y := a[i], b[i]
+		if x >= 'A' && x <= 'Z' {
+			x += 'a' - 'A'
 		}
-		if c != s[i] {
+		if y >= 'A' && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
 			return false
 		}
 	}

@@ -351,7 +351,7 @@ func stripResponseHopByHop(st *reqState, h *fasthttp.ResponseHeader) {
 			for rest := conn; len(rest) > 0 && !del; {
 				var tok []byte
 				tok, rest = nextToken(rest)
-				del = len(tok) > 0 && equalFoldBytes(k, tok) && !equalFold(tok, "x-request-id")
+				del = len(tok) > 0 && equalFold(k, tok) && !equalFold(tok, "x-request-id")
 			}
 		}
 		if del {
@@ -365,25 +365,6 @@ func stripResponseHopByHop(st *reqState, h *fasthttp.ResponseHeader) {
 	}
 	st.hopKeys = keys[:0]
 	st.hopBuf = conn[:0]
-}
-
-func equalFoldBytes(a, b []byte) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		x, y := a[i], b[i]
-		if x >= 'A' && x <= 'Z' {
-			x += 'a' - 'A'
-		}
-		if y >= 'A' && y <= 'Z' {
-			y += 'a' - 'A'
-		}
-		if x != y {
-			return false
-		}
-	}
-	return true
 }
 
 // prepareUpstreamRequest rewrites the client request in place into the
