@@ -568,13 +568,7 @@ type Members struct {
 
 // Reset starts iterating over obj.
 func (m *Members) Reset(obj []byte) {
-	m.b = obj
-	m.i = skipWS(obj, 0)
-	if m.i < len(obj) && obj[m.i] == '{' {
-		m.i++
-	} else {
-		m.i = len(obj)
-	}
+	m.b, m.i = obj, openAt(obj, '{')
 }
 
 // Next moves to the next member and reports whether there is one.
@@ -727,13 +721,17 @@ type Elements struct {
 
 // Reset starts iterating over arr.
 func (e *Elements) Reset(arr []byte) {
-	e.b = arr
-	e.i = skipWS(arr, 0)
-	if e.i < len(arr) && arr[e.i] == '[' {
-		e.i++
-	} else {
-		e.i = len(arr)
+	e.b, e.i = arr, openAt(arr, '[')
+}
+
+// openAt returns the index after the opening bracket of the container b,
+// or len(b) (an empty iteration) when b does not start with it.
+func openAt(b []byte, open byte) int {
+	i := skipWS(b, 0)
+	if i < len(b) && b[i] == open {
+		return i + 1
 	}
+	return len(b)
 }
 
 // Next moves to the next element and reports whether there is one.
