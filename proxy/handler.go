@@ -82,6 +82,18 @@ func appendRequestID(dst []byte) []byte {
 	return append(dst, buf[:]...)
 }
 
+// trustedRequestID returns the client's X-Request-ID when the peer is a
+// trusted proxy and the value is well-formed, else nil.
+func trustedRequestID(req *fasthttp.Request, trusted bool) []byte {
+	if !trusted {
+		return nil
+	}
+	if rid := req.Header.PeekBytes(hdrRequestID); validRequestID(rid) {
+		return rid
+	}
+	return nil
+}
+
 func validRequestID(b []byte) bool {
 	if len(b) == 0 || len(b) > 128 {
 		return false
@@ -146,7 +158,7 @@ func (g *Gateway) serve(rt *runtime, st *reqState, rc *fasthttp.RequestCtx, rp *
 	}
 
 	// Request ID: kept from a trusted proxy when well-formed, else generated.
-	if rid := req.Header.PeekBytes(hdrRequestID); trustedPeer && validRequestID(rid) {
+	if rid := trustedRequestID(req, trustedPeer); rid != nil {
 		c.RequestID = append(c.RequestID[:0], rid...)
 	} else {
 		c.RequestID = appendRequestID(c.RequestID[:0])
@@ -171,7 +183,6 @@ func (g *Gateway) serve(rt *runtime, st *reqState, rc *fasthttp.RequestCtx, rp *
 	// Dynamic blocks apply to every route, before routing.
 	if g.blocklist != nil && g.blocklist.Access(c) != filters.Continue {
 		st.kind = blocklist.RejectedBy
-		rc.Response.Header.SetCanonical(hdrRequestID, c.RequestID)
 		return
 	}
 
@@ -321,7 +332,6 @@ func (g *Gateway) forward(rt *runtime, st *reqState, r *route) {
 	resp := &rc.Response
 	stripResponseHopByHop(st, &resp.Header)
 	resp.Header.ResetConnectionClose()
-	resp.Header.SetCanonical(hdrRequestID, c.RequestID)
 }
 
 // stripResponseHopByHop removes hop-by-hop headers (and those the upstream
@@ -529,7 +539,6 @@ func (g *Gateway) coreReject(st *reqState, status int, reason, msg string) {
 	rc.Response.Reset()
 	rc.Response.SetStatusCode(status)
 	rc.Response.Header.SetContentTypeBytes(jsonType)
-	rc.Response.Header.SetCanonical(hdrRequestID, c.RequestID)
 	rc.Response.SetBody(b)
 }
 
@@ -539,9 +548,9 @@ var jsonType = []byte("application/json; charset=utf-8")
 func (g *Gateway) logPhase(rt *runtime, st *reqState, r *route) {
 	c := &st.Ctx
 	rc := c.RC
-	if len(rc.Response.Header.PeekBytes(hdrRequestID)) == 0 {
-		rc.Response.Header.SetCanonical(hdrRequestID, c.RequestID)
-	}
+	// The one place the response gets its X-Request-ID, whoever produced it
+	// (upstream, a filter, the core); an upstream's own value is replaced.
+	rc.Response.Header.SetCanonical(hdrRequestID, c.RequestID)
 	now := time.Now()
 	total := now.Sub(c.Start)
 	status := rc.Response.StatusCode()
