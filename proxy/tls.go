@@ -76,7 +76,7 @@ func (g *Gateway) startTLS(cfg *config.Config) error {
 	g.tls = f
 	g.server.Handler = g.handleHTTP
 	go func() {
-		if err := f.srv.Serve(tls.NewListener(ln, mgr.Listener())); err != nil {
+		if err := f.srv.Serve(tls.NewListener(g.coalesced(ln, cfg), mgr.Listener())); err != nil {
 			g.log.Error("https listener stopped", "err", err)
 		}
 	}()

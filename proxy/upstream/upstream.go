@@ -10,6 +10,7 @@ package upstream
 import (
 	"crypto/tls"
 	"errors"
+	"math"
 	"net"
 	"os"
 	"strings"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/edgeguard/edgeguard/proxy/deadline"
 	"github.com/edgeguard/edgeguard/tlsconf"
 )
 
@@ -180,6 +182,14 @@ func (r *Registry) NewService(name string, addrs []string, s Settings) *Service 
 	return svc
 }
 
+// positive maps a non-positive duration (no timeout) to the largest one.
+func positive(d time.Duration) time.Duration {
+	if d <= 0 {
+		return math.MaxInt64
+	}
+	return d
+}
+
 func (r *Registry) client(addr string, s Settings) *fasthttp.HostClient {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -188,6 +198,7 @@ func (r *Registry) client(addr string, s Settings) *fasthttp.HostClient {
 		return c
 	}
 	ct := s.ConnectTimeout
+	slack := deadline.Slack(min(positive(s.ReadTimeout), positive(s.WriteTimeout), positive(ct)))
 	dialer := &net.Dialer{Timeout: ct, KeepAlive: 30 * time.Second}
 	hostport, isTLS := strings.CutPrefix(addr, "https://")
 	var tlsCfg *tls.Config
@@ -207,10 +218,13 @@ func (r *Registry) client(addr string, s Settings) *fasthttp.HostClient {
 			if tlsErr != nil {
 				return nil, &ErrDial{Err: tlsErr}
 			}
-			conn, err := dialer.Dial("tcp", a)
+			raw, err := dialer.Dial("tcp", a)
 			if err != nil {
 				return nil, &ErrDial{Err: err}
 			}
+			// HostClient re-arms both deadlines on every request; they
+			// are coalesced within an eighth of the shorter timeout.
+			var conn net.Conn = deadline.Wrap(raw, slack)
 			if tlsCfg != nil {
 				tc := tls.Client(conn, tlsCfg)
 				tc.SetDeadline(time.Now().Add(ct))

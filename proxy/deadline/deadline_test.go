@@ -1,0 +1,201 @@
+package deadline
+
+import (
+	"errors"
+	"net"
+	"os"
+	"testing"
+	"time"
+)
+
+// countingConn records the deadlines handed to the real connection.
+type countingConn struct {
+	net.Conn
+	reads, writes []time.Time
+}
+
+func (c *countingConn) SetReadDeadline(t time.Time) error {
+	c.reads = append(c.reads, t)
+	return nil
+}
+
+func (c *countingConn) SetWriteDeadline(t time.Time) error {
+	c.writes = append(c.writes, t)
+	return nil
+}
+
+func (c *countingConn) Read(p []byte) (int, error)  { return len(p), nil }
+func (c *countingConn) Write(p []byte) (int, error) { return len(p), nil }
+
+func TestCoalescing(t *testing.T) {
+	inner := &countingConn{}
+	c := Wrap(inner, 100*time.Millisecond)
+	base := time.Unix(1_000_000, 0)
+	buf := make([]byte, 1)
+
+	// Nothing is armed until a Read needs it.
+	c.SetReadDeadline(base.Add(10 * time.Second))
+	if len(inner.reads) != 0 {
+		t.Fatal("deadline armed before any Read")
+	}
+	c.Read(buf)
+	if len(inner.reads) != 1 || !inner.reads[0].Equal(base.Add(10*time.Second)) {
+		t.Fatalf("first Read: armed %v", inner.reads)
+	}
+	// A thousand requests' worth of deadlines within the slack: no re-arming.
+	for i := range 1000 {
+		c.SetReadDeadline(base.Add(10*time.Second + time.Duration(i)*50*time.Microsecond))
+		c.Read(buf)
+	}
+	if len(inner.reads) != 1 {
+		t.Fatalf("deadlines within the slack re-armed %d times", len(inner.reads)-1)
+	}
+	// Later by the slack or more: armed.
+	c.SetReadDeadline(base.Add(10*time.Second + 100*time.Millisecond))
+	c.Read(buf)
+	// Earlier by the slack or more: armed (a tighter timeout is never lost).
+	c.SetReadDeadline(base.Add(time.Second))
+	c.Read(buf)
+	// Cleared: armed as zero; and set again after a clear: armed.
+	c.SetReadDeadline(time.Time{})
+	c.Read(buf)
+	c.SetReadDeadline(base.Add(time.Second))
+	c.Read(buf)
+	want := []time.Time{base.Add(10 * time.Second), base.Add(10*time.Second + 100*time.Millisecond), base.Add(time.Second), {}, base.Add(time.Second)}
+	if len(inner.reads) != len(want) {
+		t.Fatalf("armed %v, want %v", inner.reads, want)
+	}
+	for i := range want {
+		if !inner.reads[i].Equal(want[i]) {
+			t.Fatalf("armed[%d] = %v, want %v", i, inner.reads[i], want[i])
+		}
+	}
+
+	// Writes are independent of reads; SetDeadline sets both.
+	c.SetDeadline(base.Add(5 * time.Second))
+	c.Write(buf)
+	if len(inner.writes) != 1 || !inner.writes[0].Equal(base.Add(5*time.Second)) {
+		t.Fatalf("write deadline: %v", inner.writes)
+	}
+	c.Read(buf)
+	if got := inner.reads[len(inner.reads)-1]; !got.Equal(base.Add(5 * time.Second)) {
+		t.Fatalf("SetDeadline did not reach reads: %v", got)
+	}
+}
+
+func TestSlack(t *testing.T) {
+	for _, tc := range []struct{ in, want time.Duration }{
+		{0, MaxSlack},
+		{-time.Second, MaxSlack},
+		{200 * time.Millisecond, 25 * time.Millisecond},
+		{8 * time.Second, time.Second},
+		{60 * time.Second, MaxSlack},
+	} {
+		if got := Slack(tc.in); got != tc.want {
+			t.Errorf("Slack(%v) = %v, want %v", tc.in, got, tc.want)
+		}
+	}
+}
+
+// tcpPair returns both ends of a loopback TCP connection, the server end
+// accepted through a Listener.
+func tcpPair(t testing.TB, slack time.Duration) (server, client net.Conn) {
+	t.Helper()
+	raw, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln := Listener{Listener: raw, Slack: slack}
+	defer ln.Close()
+	client, err = net.Dial("tcp", raw.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	server, err = ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { server.Close(); client.Close() })
+	return server, client
+}
+
+// TestTimeoutsFire checks over real sockets that a deferred deadline still
+// ends a blocked Read and Write, within the slack.
+func TestTimeoutsFire(t *testing.T) {
+	const timeout, slack = 150 * time.Millisecond, 20 * time.Millisecond
+	server, client := tcpPair(t, slack)
+	if _, ok := server.(*Conn); !ok {
+		t.Fatalf("Listener gave %T", server)
+	}
+
+	start := time.Now()
+	server.SetReadDeadline(start.Add(timeout))
+	_, err := server.Read(make([]byte, 1))
+	took := time.Since(start)
+	if !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("Read: %v, want a deadline error", err)
+	}
+	if took < timeout-slack || took > timeout+time.Second {
+		t.Fatalf("Read timed out after %v, want about %v", took, timeout)
+	}
+
+	// The deadline was cleared: a Read now waits for data.
+	server.SetReadDeadline(time.Time{})
+	go func() { time.Sleep(2 * timeout); client.Write([]byte("x")) }()
+	if n, err := server.Read(make([]byte, 1)); n != 1 || err != nil {
+		t.Fatalf("Read after clearing: %d, %v", n, err)
+	}
+
+	// A writer whose peer never reads blocks once the socket buffers fill,
+	// and the write deadline ends it.
+	start = time.Now()
+	server.SetWriteDeadline(start.Add(timeout))
+	chunk := make([]byte, 1<<20)
+	for {
+		if _, err = server.Write(chunk); err != nil {
+			break
+		}
+		if time.Since(start) > 10*time.Second {
+			t.Fatal("Write never timed out")
+		}
+	}
+	if !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("Write: %v, want a deadline error", err)
+	}
+	if took := time.Since(start); took < timeout-slack {
+		t.Fatalf("Write timed out after %v, before %v", took, timeout)
+	}
+}
+
+// BenchmarkDeadlines is one request's worth of deadline calls on a real
+// socket, as fasthttp's server makes them (idle, read and write timeouts),
+// with one small non-blocking Write that arms whatever is due. "raw" arms
+// each deadline on the socket; "coalesced" goes through Conn. The peer
+// drains the socket every 1024 writes, so no Write blocks.
+func BenchmarkDeadlines(b *testing.B) {
+	for _, mode := range []string{"raw", "coalesced"} {
+		b.Run(mode, func(b *testing.B) {
+			server, client := tcpPair(b, 500*time.Millisecond)
+			if mode == "raw" {
+				server = server.(*Conn).Conn
+			}
+			msg := []byte("x")
+			buf := make([]byte, 4096)
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				now := time.Now()
+				server.SetReadDeadline(now.Add(60 * time.Second))
+				server.SetReadDeadline(now.Add(10 * time.Second))
+				server.SetWriteDeadline(now.Add(60 * time.Second))
+				server.Write(msg)
+				if i++; i%1024 == 0 {
+					for n := 0; n < 1024; {
+						k, _ := client.Read(buf)
+						n += k
+					}
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,154 @@
+package proxy
+
+import (
+	"bufio"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+)
+
+// serverTimeoutsConfig has short server timeouts so that slow clients are
+// cut off quickly; connection deadlines go through package deadline.
+const serverTimeoutsConfig = `
+server: {read_timeout: 300ms, idle_timeout: 500ms, write_timeout: 400ms}
+services: [{name: api, targets: ["@B1@"]}]
+routes: [{name: api, paths: ["/"], service: api}]
+`
+
+// closedAfter reads from conn until the server closes it and returns how
+// long that took from start, or limit when the server never closed it.
+func closedAfter(conn net.Conn, start time.Time, limit time.Duration) time.Duration {
+	conn.SetReadDeadline(start.Add(limit))
+	_, err := io.Copy(io.Discard, conn)
+	if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		return limit
+	}
+	return time.Since(start)
+}
+
+func TestSlowLorisIsCutOff(t *testing.T) {
+	b := startBackend(t, "api")
+	g := startGateway(t, serverTimeoutsConfig, b)
+	addr := g.Addr().String()
+
+	const n = 20
+	var wg sync.WaitGroup
+	took := make([]time.Duration, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			conn, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer conn.Close()
+			start := time.Now()
+			// Headers one byte every 20 ms, never finished.
+			go func() {
+				conn.Write([]byte("GET /x HTTP/1.1\r\nHost: a\r\n"))
+				for {
+					time.Sleep(20 * time.Millisecond)
+					if _, err := conn.Write([]byte("X")); err != nil {
+						return
+					}
+				}
+			}()
+			took[i] = closedAfter(conn, start, 5*time.Second)
+		}()
+	}
+	// The gateway keeps serving others meanwhile.
+	time.Sleep(100 * time.Millisecond)
+	if r := do(t, "GET", g.url+"/ok", nil, nil); r.status != 200 {
+		t.Fatalf("request during the attack: %d", r.status)
+	}
+	wg.Wait()
+	for i, d := range took {
+		// read_timeout 300ms, coalesced within an eighth of it.
+		if d < 250*time.Millisecond || d > 1500*time.Millisecond {
+			t.Errorf("slow client %d cut off after %v, want about 300ms", i, d)
+		}
+	}
+}
+
+func TestIdleKeepAliveIsClosed(t *testing.T) {
+	b := startBackend(t, "api")
+	g := startGateway(t, serverTimeoutsConfig, b)
+	conn, err := net.Dial("tcp", g.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	br := bufio.NewReader(conn)
+	conn.Write([]byte("GET /x HTTP/1.1\r\nHost: a\r\n\r\n"))
+	res, err := http.ReadResponse(br, nil)
+	if err != nil || res.StatusCode != 200 {
+		t.Fatalf("first request: %v %v", res, err)
+	}
+	io.Copy(io.Discard, res.Body)
+	start := time.Now()
+	conn.SetReadDeadline(start.Add(5 * time.Second))
+	if _, err := br.ReadByte(); err != io.EOF {
+		t.Fatalf("idle connection: %v, want EOF", err)
+	}
+	if d := time.Since(start); d < 400*time.Millisecond || d > 1500*time.Millisecond {
+		t.Fatalf("idle connection closed after %v, want about 500ms", d)
+	}
+}
+
+// TestKeepAliveAcrossTimeouts sends requests on one connection with gaps
+// that add up to many read and write timeouts: coalesced deadlines must
+// never leave a stale one armed.
+func TestKeepAliveAcrossTimeouts(t *testing.T) {
+	b := startBackend(t, "api")
+	g := startGateway(t, serverTimeoutsConfig, b)
+	conn, err := net.Dial("tcp", g.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	br := bufio.NewReader(conn)
+	gaps := []time.Duration{0, 0, 10, 100, 250, 0, 350, 5, 400, 50, 200, 0, 420, 1, 300}
+	for i, gap := range gaps {
+		time.Sleep(gap * time.Millisecond)
+		if _, err := conn.Write([]byte("GET /x HTTP/1.1\r\nHost: a\r\n\r\n")); err != nil {
+			t.Fatalf("request %d after %dms: %v", i, gap, err)
+		}
+		res, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("request %d after %dms: %v", i, gap, err)
+		}
+		io.Copy(io.Discard, res.Body)
+		if res.StatusCode != 200 || res.Close {
+			t.Fatalf("request %d: status %d, close %v", i, res.StatusCode, res.Close)
+		}
+	}
+}
+
+func TestSlowReaderIsCutOff(t *testing.T) {
+	b := startBackend(t, "api")
+	g := startGateway(t, serverTimeoutsConfig, b)
+	conn, err := net.Dial("tcp", g.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	const size = 256 << 20
+	conn.Write([]byte("GET /big?n=268435456 HTTP/1.1\r\nHost: a\r\n\r\n"))
+	time.Sleep(1500 * time.Millisecond) // read nothing
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	got, err := io.Copy(io.Discard, conn)
+	if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		t.Fatal("the gateway kept writing to a client that does not read")
+	}
+	if got >= size {
+		t.Fatalf("got the whole %d bytes despite write_timeout", got)
+	}
+	if r := do(t, "GET", g.url+"/ok", nil, nil); r.status != 200 {
+		t.Fatalf("gateway after the slow reader: %d", r.status)
+	}
+}
