@@ -36,6 +36,9 @@ type reqState struct {
 	hopBuf  []byte
 	hopKeys [][]byte
 	host    []byte // the client's Host, before forwarding rewrites it
+	// peer is the TCP peer; trustedPeer whether it is a trusted proxy.
+	peer        netip.Addr
+	trustedPeer bool
 }
 
 var statePool = sync.Pool{New: func() any {
@@ -56,6 +59,7 @@ func (s *reqState) reset() {
 	s.kind = ""
 	s.hdrMask = 0
 	s.host = s.host[:0]
+	s.peer, s.trustedPeer = netip.Addr{}, false
 }
 
 // Request-id generation: a random per-process prefix plus a counter. IDs are
@@ -150,6 +154,7 @@ func (g *Gateway) serve(rt *runtime, st *reqState, rc *fasthttp.RequestCtx, rp *
 	// Client address: the TCP peer, or what trusted proxies say.
 	peer := peerAddr(rc)
 	trustedPeer := rt.resolver.Trusted(peer)
+	st.peer, st.trustedPeer = peer, trustedPeer
 	if trustedPeer {
 		st.xff = req.Header.PeekAll(rt.resolver.Header())
 		c.ClientIP = rt.resolver.Resolve(peer, st.xff)
@@ -274,21 +279,24 @@ func (g *Gateway) forward(rt *runtime, st *reqState, r *route) {
 	}
 
 	st.host = append(st.host[:0], req.Header.Host()...)
-	prepareUpstreamRequest(rt, st)
+	prepareUpstreamRequest(st)
 
 	clientClose := req.Header.ConnectionClose()
 	req.Header.ResetConnectionClose()
 	svc := r.service
-	start := time.Now()
+	// Times are offsets from c.Start on the monotonic clock: time.Since
+	// reads one clock where time.Now reads two (26 vs 48 ns here).
+	base := c.Start.UnixNano()
+	start := time.Since(c.Start)
 	for attempt := 0; ; attempt++ {
-		t := svc.Pick(start.UnixNano())
+		t := svc.Pick(base + int64(start))
 		st.target = t.Addr
 		if !r.preserveHost {
 			req.URI().SetHost(t.Addr)
 		}
 		err := t.Client.Do(req, &rc.Response)
-		end := time.Now()
-		c.UpstreamDur += end.Sub(start)
+		end := time.Since(c.Start)
+		c.UpstreamDur += end - start
 		start = end
 		if err == nil {
 			svc.Success(t)
@@ -312,7 +320,7 @@ func (g *Gateway) forward(rt *runtime, st *reqState, r *route) {
 		var de *upstream.ErrDial
 		isDial := errors.As(err, &de)
 		if isDial || status == fasthttp.StatusGatewayTimeout {
-			svc.Failure(t, end.UnixNano())
+			svc.Failure(t, base+int64(end))
 		}
 		r.metrics.upstreamError(reason)
 		if isDial && attempt < svc.Retries() && len(svc.Targets) > 1 {
@@ -380,16 +388,16 @@ func stripResponseHopByHop(st *reqState, h *fasthttp.ResponseHeader) {
 // prepareUpstreamRequest rewrites the client request in place into the
 // upstream request: normalised path, hop-by-hop headers removed,
 // X-Forwarded-* and X-Real-IP set.
-func prepareUpstreamRequest(rt *runtime, st *reqState) {
+func prepareUpstreamRequest(st *reqState) {
 	c := &st.Ctx
 	req := &c.RC.Request
 	h := &req.Header
 
 	// X-Forwarded-For: appended to when the peer is a trusted proxy,
 	// replaced otherwise (an untrusted client's list is not passed on).
-	peer := peerAddr(c.RC)
+	peer := st.peer
 	buf := c.Scratch[:0]
-	if rt.resolver.Trusted(peer) && len(st.xff) > 0 {
+	if st.trustedPeer && len(st.xff) > 0 {
 		for i, v := range st.xff {
 			if i > 0 {
 				buf = append(buf, ", "...)
@@ -404,7 +412,7 @@ func prepareUpstreamRequest(rt *runtime, st *reqState) {
 	buf = c.ClientIP.AppendTo(buf[:0])
 	h.SetCanonical(hdrXRealIP, buf)
 	c.Scratch = buf[:0]
-	if !rt.resolver.Trusted(peer) || len(h.PeekBytes(hdrXFProto)) == 0 {
+	if !st.trustedPeer || len(h.PeekBytes(hdrXFProto)) == 0 {
 		if c.RC.IsTLS() {
 			h.SetCanonical(hdrXFProto, strHTTPS)
 		} else {
@@ -551,8 +559,7 @@ func (g *Gateway) logPhase(rt *runtime, st *reqState, r *route) {
 	// The one place the response gets its X-Request-ID, whoever produced it
 	// (upstream, a filter, the core); an upstream's own value is replaced.
 	rc.Response.Header.SetCanonical(hdrRequestID, c.RequestID)
-	now := time.Now()
-	total := now.Sub(c.Start)
+	total := time.Since(c.Start)
 	status := rc.Response.StatusCode()
 	in := int64(rc.Request.Header.ContentLength())
 	if in < 0 {

@@ -50,7 +50,8 @@ func gatewayPath(g *Gateway, st *reqState, rc *fasthttp.RequestCtx) {
 	c.RC = rc
 	req := &rc.Request
 	peer := peerAddr(rc)
-	if rt.resolver.Trusted(peer) {
+	st.peer, st.trustedPeer = peer, rt.resolver.Trusted(peer)
+	if st.trustedPeer {
 		st.xff = req.Header.PeekAll(rt.resolver.Header())
 		c.ClientIP = rt.resolver.Resolve(peer, st.xff)
 	} else {
@@ -83,7 +84,7 @@ func gatewayPath(g *Gateway, st *reqState, rc *fasthttp.RequestCtx) {
 		}
 	}
 	st.host = append(st.host[:0], req.Header.Host()...)
-	prepareUpstreamRequest(rt, st)
+	prepareUpstreamRequest(st)
 	rc.Response.SetStatusCode(200)
 	g.logPhase(rt, st, r)
 }
