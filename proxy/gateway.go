@@ -249,14 +249,14 @@ func (g *Gateway) noteRestartOnly(old, cfg *config.Config) {
 func (g *Gateway) newServer(cfg *config.Config) *fasthttp.Server {
 	s := cfg.Server
 	return &fasthttp.Server{
-		Handler:                      g.handle,
-		ErrorHandler:                 g.errorHandler,
-		ContinueHandler:              g.continueHandler,
-		Name:                         "",
-		NoDefaultServerHeader:        true,
-		ReadTimeout:                  s.ReadTimeout,
-		WriteTimeout:                 s.WriteTimeout,
-		IdleTimeout:                  s.IdleTimeout,
+		Handler:               g.handle,
+		ErrorHandler:          g.errorHandler,
+		ContinueHandler:       g.continueHandler,
+		Name:                  "",
+		NoDefaultServerHeader: true,
+		// server.read_timeout, write_timeout and idle_timeout are kept by
+		// the connections themselves (package deadline, see coalesced):
+		// the same semantics without fasthttp's per-request deadline calls.
 		Concurrency:                  s.Concurrency,
 		MaxConnsPerIP:                s.MaxConnsPerIP,
 		ReadBufferSize:               int(s.MaxHeaderSize),
@@ -359,23 +359,13 @@ func (g *Gateway) Serve() error {
 	return g.server.Serve(g.coalesced(ln, cfg))
 }
 
-// coalesced wraps a public listener so that its connections' deadlines are
-// armed lazily, within an eighth of the shortest server timeout (package
-// deadline: measured ~2 µs less CPU per proxied request).
+// coalesced wraps a public listener so that its connections keep the
+// server's read, write and idle timeouts themselves, arming deadlines
+// lazily within an eighth of the shortest (package deadline).
 func (g *Gateway) coalesced(ln net.Listener, cfg *config.Config) net.Listener {
 	s := cfg.Server
-	return deadline.Listener{Listener: ln, Slack: deadline.Slack(shortest(s.ReadTimeout, s.WriteTimeout, s.IdleTimeout))}
-}
-
-// shortest is the least positive duration of ds, or 0 when there is none.
-func shortest(ds ...time.Duration) time.Duration {
-	var m time.Duration
-	for _, d := range ds {
-		if d > 0 && (m == 0 || d < m) {
-			m = d
-		}
-	}
-	return m
+	t := deadline.Timeouts{Read: s.ReadTimeout, Write: s.WriteTimeout, Idle: s.IdleTimeout}
+	return deadline.Listener{Listener: ln, Slack: deadline.Slack(t.Shortest()), Timeouts: t}
 }
 
 // Ready is closed once the listeners are open.

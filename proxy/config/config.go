@@ -88,8 +88,8 @@ type Server struct {
 	// Bodies are streamed; this is the hard cap, request-size-limiting sets
 	// per-route limits.
 	MaxBodySize confnode.Size `yaml:"max_body_size"`
-	// ReadTimeout bounds reading one request's headers (default 10s) — a
-	// slow-loris client is cut off after it.
+	// ReadTimeout bounds reading one request, headers and body, from its
+	// first byte (default 10s): a slow-loris client is cut off after it.
 	ReadTimeout time.Duration `yaml:"read_timeout"`
 	// WriteTimeout bounds writing one response (default 60s).
 	WriteTimeout time.Duration `yaml:"write_timeout"`

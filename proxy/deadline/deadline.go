@@ -1,24 +1,34 @@
-// Package deadline coalesces connection deadlines.
+// Package deadline coalesces connection deadlines and, for the public
+// listeners, keeps the server's read, write and idle timeouts itself.
 //
-// fasthttp sets a connection's read or write deadline up to five times per
-// proxied request (the server's idle, read and write timeouts; the upstream
-// client's write and read timeouts). Each call re-arms a runtime timer, and
-// together they cost about 2 µs of a ~20 µs proxied request on one core
-// (measured with an alternating wrk A/B, see README.md). Almost all of them
-// move the deadline by a few microseconds or flip between the same two
-// values, and most never matter: a deadline is only consulted while a Read or
-// Write blocks.
+// fasthttp arms a connection's deadlines up to five times per proxied
+// request (the server's idle, read and write timeouts; the upstream client's
+// write and read timeouts), each time reading the clock and re-arming a Go
+// runtime timer. Measured with an alternating wrk A/B on one core, that was
+// about 2 µs of a ~20 µs proxied request (README.md). Yet a deadline only
+// matters while a Read or Write blocks, and almost every re-arming moves it by
+// microseconds.
 //
 // A Conn therefore records the deadline it is asked for and hands it to the
-// real connection only on the next Read or Write, and only when it differs
-// from the one already armed by at least the slack (or one of them is
-// unset). The armed deadline is thus always within the slack of the one
-// asked for, so a timeout fires at most the slack early or late. The slack is
-// chosen by the caller as a fraction of the shortest timeout (Slack).
+// socket only on the next Read or Write, and only when it differs from the
+// armed one by at least the slack (or one of them is unset). The armed
+// deadline is always within the slack of the one asked for, so a timeout
+// fires at most the slack early or late.
 //
-// The deferral assumes what fasthttp does: deadlines are set by the goroutine
-// that reads and writes the connection, never to interrupt a Read blocked in
-// another goroutine (fasthttp's Shutdown closes idle connections instead).
+// A Conn accepted by a Listener with Timeouts also tracks the phases of an
+// HTTP/1.1 connection itself, so that the server needs no deadline calls at
+// all: a new connection is reading a request (Timeouts.Read from accept);
+// the first Write after reading starts a response (Timeouts.Write from
+// then); the first Read after writing waits for the next request
+// (Timeouts.Idle), and its first byte starts reading that request
+// (Timeouts.Read from that byte). These are the semantics of fasthttp's
+// ReadTimeout, WriteTimeout and IdleTimeout, with two clock reads per request
+// instead of three, and without time.Time arithmetic.
+//
+// The deferral assumes what fasthttp does: deadlines are set by the
+// goroutine that reads and writes the connection, never to interrupt a Read
+// blocked in another goroutine (fasthttp's shutdown closes idle connections
+// instead).
 package deadline
 
 import (
@@ -39,13 +49,69 @@ func Slack(shortest time.Duration) time.Duration {
 	return shortest / 8
 }
 
+// Timeouts are the per-phase limits a Listener's connections keep
+// themselves. A zero field means no limit for that phase.
+type Timeouts struct {
+	Read  time.Duration // from the first byte of a request (or accept) until it is read
+	Write time.Duration // from the first byte of a response until it is written
+	Idle  time.Duration // between a response and the next request's first byte
+}
+
+// Shortest is the least positive timeout, or 0.
+func (t Timeouts) Shortest() time.Duration {
+	var m time.Duration
+	for _, d := range []time.Duration{t.Read, t.Write, t.Idle} {
+		if d > 0 && (m == 0 || d < m) {
+			m = d
+		}
+	}
+	return m
+}
+
+// epoch is the origin of the monotonic nanosecond clock deadlines are kept in.
+var epoch = time.Now()
+
+// now reads the monotonic clock (time.Since makes one clock read where
+// time.Now makes two).
+func now() int64 { return int64(time.Since(epoch)) }
+
+// fromTime converts a deadline to the internal clock: 0 is no deadline, and
+// anything at or before epoch becomes 1 (already passed).
+func fromTime(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	if n := int64(t.Sub(epoch)); n > 0 {
+		return n
+	}
+	return 1
+}
+
+func toTime(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return epoch.Add(time.Duration(n))
+}
+
+// Connection phases (only with Timeouts).
+const (
+	reading uint8 = iota // a request is being read
+	writing              // a response is being written
+	idle                 // waiting for the next request
+)
+
 // Conn is a net.Conn whose deadlines are applied lazily; see the package doc.
 // It is used by one goroutine at a time, as fasthttp uses its connections.
 type Conn struct {
 	net.Conn
-	slack        int64 // nanoseconds
-	wantR, haveR int64 // Unix nanoseconds; 0 = no deadline
+	slack        int64
+	wantR, haveR int64 // internal clock; 0 = no deadline
 	wantW, haveW int64
+	// Phase tracking, when managed.
+	managed bool
+	phase   uint8
+	t       Timeouts
 }
 
 // Wrap returns c with deadlines coalesced within slack.
@@ -53,32 +119,32 @@ func Wrap(c net.Conn, slack time.Duration) *Conn {
 	return &Conn{Conn: c, slack: int64(slack)}
 }
 
-func unixNano(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
+// WrapServer returns c with deadlines coalesced within slack and the phase
+// timeouts t kept by the Conn, starting in the reading phase.
+func WrapServer(c net.Conn, slack time.Duration, t Timeouts) *Conn {
+	cc := &Conn{Conn: c, slack: int64(slack), managed: true, t: t}
+	if t.Read > 0 {
+		cc.wantR = now() + int64(t.Read)
 	}
-	if n := t.UnixNano(); n != 0 {
-		return n
-	}
-	return 1
+	return cc
 }
 
 // SetDeadline records t for both directions.
 func (c *Conn) SetDeadline(t time.Time) error {
-	c.wantR = unixNano(t)
+	c.wantR = fromTime(t)
 	c.wantW = c.wantR
 	return nil
 }
 
 // SetReadDeadline records t for the next Read.
 func (c *Conn) SetReadDeadline(t time.Time) error {
-	c.wantR = unixNano(t)
+	c.wantR = fromTime(t)
 	return nil
 }
 
 // SetWriteDeadline records t for the next Write.
 func (c *Conn) SetWriteDeadline(t time.Time) error {
-	c.wantW = unixNano(t)
+	c.wantW = fromTime(t)
 	return nil
 }
 
@@ -94,28 +160,43 @@ func (c *Conn) stale(want, have int64) bool {
 	return d >= c.slack || d <= -c.slack
 }
 
-func at(n int64) time.Time {
-	if n == 0 {
-		return time.Time{}
-	}
-	return time.Unix(0, n)
-}
-
-// Read arms the recorded read deadline if it moved by the slack, then reads.
+// Read arms the read deadline if it moved by the slack, then reads.
 func (c *Conn) Read(p []byte) (int, error) {
+	if c.managed && c.phase == writing {
+		c.phase = idle
+		c.wantR = 0
+		if c.t.Idle > 0 {
+			c.wantR = now() + int64(c.t.Idle)
+		}
+	}
 	if c.stale(c.wantR, c.haveR) {
-		if err := c.Conn.SetReadDeadline(at(c.wantR)); err != nil {
+		if err := c.Conn.SetReadDeadline(toTime(c.wantR)); err != nil {
 			return 0, err
 		}
 		c.haveR = c.wantR
 	}
-	return c.Conn.Read(p)
+	n, err := c.Conn.Read(p)
+	if c.managed && c.phase == idle && n > 0 {
+		c.phase = reading
+		c.wantR = 0
+		if c.t.Read > 0 {
+			c.wantR = now() + int64(c.t.Read)
+		}
+	}
+	return n, err
 }
 
-// Write arms the recorded write deadline if it moved by the slack, then writes.
+// Write arms the write deadline if it moved by the slack, then writes.
 func (c *Conn) Write(p []byte) (int, error) {
+	if c.managed && c.phase != writing {
+		c.phase = writing
+		c.wantW = 0
+		if c.t.Write > 0 {
+			c.wantW = now() + int64(c.t.Write)
+		}
+	}
 	if c.stale(c.wantW, c.haveW) {
-		if err := c.Conn.SetWriteDeadline(at(c.wantW)); err != nil {
+		if err := c.Conn.SetWriteDeadline(toTime(c.wantW)); err != nil {
 			return 0, err
 		}
 		c.haveW = c.wantW
@@ -123,10 +204,13 @@ func (c *Conn) Write(p []byte) (int, error) {
 	return c.Conn.Write(p)
 }
 
-// Listener wraps every accepted connection in a Conn.
+// Listener wraps every accepted connection in a Conn. With Timeouts set, the
+// connections keep those timeouts themselves (WrapServer) and the server
+// must not set its own.
 type Listener struct {
 	net.Listener
-	Slack time.Duration
+	Slack    time.Duration
+	Timeouts Timeouts
 }
 
 // Accept waits for the next connection and wraps it.
@@ -134,6 +218,9 @@ func (l Listener) Accept() (net.Conn, error) {
 	c, err := l.Listener.Accept()
 	if err != nil {
 		return nil, err
+	}
+	if l.Timeouts != (Timeouts{}) {
+		return WrapServer(c, l.Slack, l.Timeouts), nil
 	}
 	return Wrap(c, l.Slack), nil
 }

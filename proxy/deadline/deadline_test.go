@@ -30,7 +30,7 @@ func (c *countingConn) Write(p []byte) (int, error) { return len(p), nil }
 func TestCoalescing(t *testing.T) {
 	inner := &countingConn{}
 	c := Wrap(inner, 100*time.Millisecond)
-	base := time.Unix(1_000_000, 0)
+	base := time.Now()
 	buf := make([]byte, 1)
 
 	// Nothing is armed until a Read needs it.
@@ -80,6 +80,66 @@ func TestCoalescing(t *testing.T) {
 	c.Read(buf)
 	if got := inner.reads[len(inner.reads)-1]; !got.Equal(base.Add(5 * time.Second)) {
 		t.Fatalf("SetDeadline did not reach reads: %v", got)
+	}
+}
+
+// TestPhases follows a managed connection through requests: the deadlines
+// armed are the phase timeouts, and steady keep-alive traffic (one Read and
+// one Write per request) arms nothing after the first exchange.
+func TestPhases(t *testing.T) {
+	inner := &countingConn{}
+	to := Timeouts{Read: time.Second, Write: 2 * time.Second, Idle: 3 * time.Second}
+	start := time.Now()
+	c := WrapServer(inner, 10*time.Millisecond, to)
+	buf := make([]byte, 1)
+	near := func(got time.Time, d time.Duration) bool {
+		off := got.Sub(start) - d
+		return off >= 0 && off < 500*time.Millisecond
+	}
+
+	c.Read(buf) // the first request: read timeout from accept
+	if len(inner.reads) != 1 || !near(inner.reads[0], to.Read) {
+		t.Fatalf("first read armed %v", inner.reads)
+	}
+	c.Write(buf) // its response
+	if len(inner.writes) != 1 || !near(inner.writes[0], to.Write) {
+		t.Fatalf("first write armed %v", inner.writes)
+	}
+	c.Read(buf) // waiting for the next request: idle timeout
+	if len(inner.reads) != 2 || !near(inner.reads[1], to.Idle) {
+		t.Fatalf("idle read armed %v", inner.reads)
+	}
+	c.Read(buf) // more of that request: read timeout from its first byte
+	if len(inner.reads) != 3 || !near(inner.reads[2], to.Read) {
+		t.Fatalf("second read of a request armed %v", inner.reads)
+	}
+	c.Write(buf)
+	reads, writes := len(inner.reads), len(inner.writes)
+	c.Read(buf) // idle again: moved by 2 s from the read timeout, armed
+	if len(inner.reads) != reads+1 {
+		t.Fatal("idle deadline not armed after a read deadline")
+	}
+	// Steady keep-alive: each request one Read (idle phase) and one Write.
+	reads = len(inner.reads)
+	for range 1000 {
+		c.Write(buf)
+		c.Read(buf)
+	}
+	if len(inner.reads) != reads || len(inner.writes) != writes {
+		t.Fatalf("steady traffic re-armed reads %d, writes %d times", len(inner.reads)-reads, len(inner.writes)-writes)
+	}
+
+	// No idle timeout: waiting for a request clears the read deadline.
+	inner = &countingConn{}
+	c = WrapServer(inner, 10*time.Millisecond, Timeouts{Read: time.Second})
+	c.Read(buf)
+	c.Write(buf)
+	c.Read(buf)
+	if len(inner.reads) != 2 || !inner.reads[1].IsZero() {
+		t.Fatalf("without an idle timeout: armed %v", inner.reads)
+	}
+	if len(inner.writes) != 0 {
+		t.Fatalf("without a write timeout: armed %v", inner.writes)
 	}
 }
 
