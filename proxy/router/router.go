@@ -211,9 +211,17 @@ func validHost(h string) bool {
 // Match returns the route value for host (as in the Host header, port
 // allowed), the normalised path and the method, and whether one matched.
 func (r *Router[T]) Match(host, path, method []byte) (T, string, bool) {
+	mb := methodBit(method)
+	if len(r.exact) == 0 && len(r.wild) == 0 {
+		// No route names a host: the Host header does not matter.
+		if r.any != nil {
+			return r.any.match(path, mb)
+		}
+		var zero T
+		return zero, "", false
+	}
 	var buf [256]byte
 	h := hostKey(buf[:0], host)
-	mb := methodBit(method)
 	if len(h) > 0 {
 		if t, ok := r.exact[string(h)]; ok {
 			if v, name, ok := t.match(path, mb); ok {
