@@ -407,10 +407,14 @@ func prepareUpstreamRequest(st *reqState) {
 		buf = append(buf, ", "...)
 		h.DelBytes(hdrXFF)
 	}
+	ip := len(buf)
 	buf = peer.AppendTo(buf)
 	h.SetCanonical(hdrXFF, buf)
-	buf = c.ClientIP.AppendTo(buf[:0])
-	h.SetCanonical(hdrXRealIP, buf)
+	if c.ClientIP != peer { // else the address just formatted
+		ip = len(buf)
+		buf = c.ClientIP.AppendTo(buf)
+	}
+	h.SetCanonical(hdrXRealIP, buf[ip:])
 	c.Scratch = buf[:0]
 	if !st.trustedPeer || len(h.PeekBytes(hdrXFProto)) == 0 {
 		if c.RC.IsTLS() {
