@@ -79,58 +79,70 @@ func headerBit(name []byte) uint32 {
 	return 0
 }
 
-// scanHeaders is checkFraming plus the header mask.
+// scanHeaders is checkFraming plus the header mask. One pass per line: the
+// name is scanned as tokens up to the colon (no separate search for it),
+// the end of the line is found with IndexByte, and only Content-Length and
+// Transfer-Encoding values are looked at.
 func scanHeaders(h *fasthttp.RequestHeader) (string, uint32) {
 	raw := h.RawHeaders()
 	var cl, te int
 	var mask uint32
 	for len(raw) > 0 {
-		i := bytes.IndexByte(raw, '\n')
-		if i < 0 {
-			// fasthttp keeps the block up to and including the final CRLF;
-			// anything else means a line without LF.
+		n := 0
+		for n < len(raw) && tokenTable[raw[n]] {
+			n++
+		}
+		if n == len(raw) {
 			return "header line without CRLF", 0
 		}
-		if i == 0 || raw[i-1] != '\r' {
+		if c := raw[n]; c != ':' || n == 0 {
+			switch {
+			case n == 0 && c == '\r' && len(raw) > 1 && raw[1] == '\n':
+				raw = raw[2:] // the empty line ending the block
+				continue
+			case n == 0 && (c == ' ' || c == '\t'):
+				return "obs-fold header continuation", 0
+			case c == '\n':
+				return "bare LF in header", 0
+			case n == 0 && c == ':', c == '\r':
+				return "header line without name", 0
+			}
+			return "invalid header name", 0
+		}
+		name := raw[:n]
+		i := bytes.IndexByte(raw[n+1:], '\n')
+		if i < 0 {
+			return "header line without CRLF", 0
+		}
+		end := n + 1 + i
+		if raw[end-1] != '\r' {
 			return "bare LF in header", 0
 		}
-		line := raw[:i-1]
-		raw = raw[i+1:]
-		if len(line) == 0 {
-			continue // the empty line ending the block
-		}
-		if line[0] == ' ' || line[0] == '\t' {
-			return "obs-fold header continuation", 0
-		}
-		colon := bytes.IndexByte(line, ':')
-		if colon <= 0 {
-			return "header line without name", 0
-		}
-		name, value := line[:colon], line[colon+1:]
-		for _, c := range name {
-			if !isTokenChar(c) {
-				return "invalid header name", 0
-			}
-		}
+		value := raw[n+1 : end-1]
+		raw = raw[end+1:]
 		// Control characters in values are refused by fasthttp's own scanner
 		// (validHeaderValueByte) before we get here; TestSmuggling checks it.
 		mask |= headerBit(name)
-		switch {
-		case equalFold(name, "content-length"):
-			cl++
-			v := trimOWS(value)
-			if len(v) == 0 || len(v) > 18 {
-				return "invalid Content-Length", 0
-			}
-			for _, c := range v {
-				if c < '0' || c > '9' {
+		switch len(name) {
+		case len("content-length"):
+			if equalFold(name, "content-length") {
+				cl++
+				v := trimOWS(value)
+				if len(v) == 0 || len(v) > 18 {
 					return "invalid Content-Length", 0
 				}
+				for _, c := range v {
+					if c < '0' || c > '9' {
+						return "invalid Content-Length", 0
+					}
+				}
 			}
-		case equalFold(name, "transfer-encoding"):
-			te++
-			if !equalFold(trimOWS(value), "chunked") {
-				return "unsupported Transfer-Encoding", 0
+		case len("transfer-encoding"):
+			if equalFold(name, "transfer-encoding") {
+				te++
+				if !equalFold(trimOWS(value), "chunked") {
+					return "unsupported Transfer-Encoding", 0
+				}
 			}
 		}
 	}
