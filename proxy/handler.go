@@ -82,9 +82,14 @@ func appendRequestID(dst []byte) []byte {
 	dst = append(dst, '-')
 	n := ridCounter.Add(1)
 	var buf [16]byte
-	hex.Encode(buf[:], []byte{byte(n >> 56), byte(n >> 48), byte(n >> 40), byte(n >> 32), byte(n >> 24), byte(n >> 16), byte(n >> 8), byte(n)})
+	for i := len(buf) - 1; i >= 0; i-- { // fixed-width hex, without hex.Encode's byte slice
+		buf[i] = hexDigits[n&0xf]
+		n >>= 4
+	}
 	return append(dst, buf[:]...)
 }
+
+const hexDigits = "0123456789abcdef"
 
 // trustedRequestID returns the client's X-Request-ID when the peer is a
 // trusted proxy and the value is well-formed, else nil.
