@@ -43,10 +43,13 @@ func TestBlocklistPropagation(t *testing.T) {
 
 	// A node that joins later receives the current blocklist.
 	lateList := newList(t)
-	h.startWith("late", false, lateList, ns[1].Addr())
+	late := h.startWith("late", false, lateList, ns[1].Addr())
 	if !lateList.Contains(ip) {
 		t.Fatal("the late node did not receive the blocklist when it joined")
 	}
+	// Every node must know the late one before the next broadcast can be
+	// expected to reach it (membership itself spreads by gossip).
+	h.waitMembers(append(ns, late), 4, 5*time.Second)
 
 	// Removal on another node reaches everyone.
 	wide := netip.MustParsePrefix("198.51.100.0/24")
