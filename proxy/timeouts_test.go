@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -150,5 +151,52 @@ func TestSlowReaderIsCutOff(t *testing.T) {
 	}
 	if r := do(t, "GET", g.url+"/ok", nil, nil); r.status != 200 {
 		t.Fatalf("gateway after the slow reader: %d", r.status)
+	}
+}
+
+// TestContinueAndPipeliningWithTimeouts checks the two exchanges where a
+// connection's reads and writes do not simply alternate once per request:
+// "Expect: 100-continue" (the gateway writes before it reads the body) and
+// two pipelined requests sent in one write.
+func TestContinueAndPipeliningWithTimeouts(t *testing.T) {
+	b := startBackend(t, "api")
+	g := startGateway(t, serverTimeoutsConfig, b)
+	conn, err := net.Dial("tcp", g.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(5 * time.Second))
+	br := bufio.NewReader(conn)
+
+	conn.Write([]byte("POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n"))
+	line, err := br.ReadString('\n')
+	if err != nil || line != "HTTP/1.1 100 Continue\r\n" {
+		t.Fatalf("interim response %q, %v", line, err)
+	}
+	if l, _ := br.ReadString('\n'); l != "\r\n" {
+		t.Fatalf("after 100 Continue: %q", l)
+	}
+	time.Sleep(100 * time.Millisecond)
+	conn.Write([]byte("hello"))
+	res, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	if res.StatusCode != 200 || !strings.Contains(string(body), `"body_len":5`) {
+		t.Fatalf("after 100-continue: %d %s", res.StatusCode, body)
+	}
+
+	conn.Write([]byte("GET /one HTTP/1.1\r\nHost: a\r\n\r\nGET /two HTTP/1.1\r\nHost: a\r\n\r\n"))
+	for _, want := range []string{"/one", "/two"} {
+		res, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("pipelined %s: %v", want, err)
+		}
+		body, _ := io.ReadAll(res.Body)
+		if res.StatusCode != 200 || !strings.Contains(string(body), `"uri":"`+want+`"`) {
+			t.Fatalf("pipelined %s: %d %s", want, res.StatusCode, body)
+		}
 	}
 }
