@@ -365,7 +365,7 @@ func (g *Gateway) Serve() error {
 func (g *Gateway) coalesced(ln net.Listener, cfg *config.Config) net.Listener {
 	s := cfg.Server
 	t := deadline.Timeouts{Read: s.ReadTimeout, Write: s.WriteTimeout, Idle: s.IdleTimeout}
-	return deadline.Listener{Listener: ln, Slack: deadline.Slack(t.Shortest()), Timeouts: t}
+	return deadline.Listener{Listener: ln, Slack: deadline.Slack(t.Read, t.Write, t.Idle), Timeouts: t}
 }
 
 // Ready is closed once the listeners are open.

@@ -39,11 +39,18 @@ import (
 // MaxSlack bounds Slack.
 const MaxSlack = time.Second
 
-// Slack is the coalescing slack for a connection whose shortest timeout is
-// shortest: an eighth of it, at most MaxSlack. Zero (no timeouts) gives
-// MaxSlack, which then only matters for deadlines set by other callers.
-func Slack(shortest time.Duration) time.Duration {
-	if shortest <= 0 || shortest/8 > MaxSlack {
+// Slack is the coalescing slack for a connection with the given timeouts:
+// an eighth of the shortest positive one, at most MaxSlack. No positive
+// timeout gives MaxSlack, which then only matters for deadlines set by
+// other callers.
+func Slack(timeouts ...time.Duration) time.Duration {
+	var shortest time.Duration
+	for _, d := range timeouts {
+		if d > 0 && (shortest == 0 || d < shortest) {
+			shortest = d
+		}
+	}
+	if shortest == 0 || shortest/8 > MaxSlack {
 		return MaxSlack
 	}
 	return shortest / 8
@@ -55,17 +62,6 @@ type Timeouts struct {
 	Read  time.Duration // from the first byte of a request (or accept) until it is read
 	Write time.Duration // from the first byte of a response until it is written
 	Idle  time.Duration // between a response and the next request's first byte
-}
-
-// Shortest is the least positive timeout, or 0.
-func (t Timeouts) Shortest() time.Duration {
-	var m time.Duration
-	for _, d := range []time.Duration{t.Read, t.Write, t.Idle} {
-		if d > 0 && (m == 0 || d < m) {
-			m = d
-		}
-	}
-	return m
 }
 
 // epoch is the origin of the monotonic nanosecond clock deadlines are kept in.

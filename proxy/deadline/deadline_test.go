@@ -144,14 +144,18 @@ func TestPhases(t *testing.T) {
 }
 
 func TestSlack(t *testing.T) {
-	for _, tc := range []struct{ in, want time.Duration }{
-		{0, MaxSlack},
-		{-time.Second, MaxSlack},
-		{200 * time.Millisecond, 25 * time.Millisecond},
-		{8 * time.Second, time.Second},
-		{60 * time.Second, MaxSlack},
+	for _, tc := range []struct {
+		in   []time.Duration
+		want time.Duration
+	}{
+		{nil, MaxSlack},
+		{[]time.Duration{0, -time.Second}, MaxSlack},
+		{[]time.Duration{200 * time.Millisecond}, 25 * time.Millisecond},
+		{[]time.Duration{0, 60 * time.Second, 400 * time.Millisecond, time.Second}, 50 * time.Millisecond},
+		{[]time.Duration{8 * time.Second}, time.Second},
+		{[]time.Duration{60 * time.Second}, MaxSlack},
 	} {
-		if got := Slack(tc.in); got != tc.want {
+		if got := Slack(tc.in...); got != tc.want {
 			t.Errorf("Slack(%v) = %v, want %v", tc.in, got, tc.want)
 		}
 	}

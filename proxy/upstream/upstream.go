@@ -10,7 +10,6 @@ package upstream
 import (
 	"crypto/tls"
 	"errors"
-	"math"
 	"net"
 	"os"
 	"strings"
@@ -182,14 +181,6 @@ func (r *Registry) NewService(name string, addrs []string, s Settings) *Service 
 	return svc
 }
 
-// positive maps a non-positive duration (no timeout) to the largest one.
-func positive(d time.Duration) time.Duration {
-	if d <= 0 {
-		return math.MaxInt64
-	}
-	return d
-}
-
 func (r *Registry) client(addr string, s Settings) *fasthttp.HostClient {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -198,7 +189,7 @@ func (r *Registry) client(addr string, s Settings) *fasthttp.HostClient {
 		return c
 	}
 	ct := s.ConnectTimeout
-	slack := deadline.Slack(min(positive(s.ReadTimeout), positive(s.WriteTimeout), positive(ct)))
+	slack := deadline.Slack(s.ReadTimeout, s.WriteTimeout, ct)
 	dialer := &net.Dialer{Timeout: ct, KeepAlive: 30 * time.Second}
 	hostport, isTLS := strings.CutPrefix(addr, "https://")
 	var tlsCfg *tls.Config
