@@ -19,6 +19,20 @@ services: [{name: api, targets: ["@B1@"]}]
 routes: [{name: api, paths: ["/"], service: api}]
 `
 
+// timeoutsGateway starts a gateway with serverTimeoutsConfig and opens one
+// raw connection to it (closed at the end of the test).
+func timeoutsGateway(t *testing.T) (*gw, net.Conn, *bufio.Reader) {
+	t.Helper()
+	b := startBackend(t, "api")
+	g := startGateway(t, serverTimeoutsConfig, b)
+	conn, err := net.Dial("tcp", g.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return g, conn, bufio.NewReader(conn)
+}
+
 // closedAfter reads from conn until the server closes it and returns how
 // long that took from start, or limit when the server never closed it.
 func closedAfter(conn net.Conn, start time.Time, limit time.Duration) time.Duration {
@@ -77,14 +91,7 @@ func TestSlowLorisIsCutOff(t *testing.T) {
 }
 
 func TestIdleKeepAliveIsClosed(t *testing.T) {
-	b := startBackend(t, "api")
-	g := startGateway(t, serverTimeoutsConfig, b)
-	conn, err := net.Dial("tcp", g.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	br := bufio.NewReader(conn)
+	_, conn, br := timeoutsGateway(t)
 	conn.Write([]byte("GET /x HTTP/1.1\r\nHost: a\r\n\r\n"))
 	res, err := http.ReadResponse(br, nil)
 	if err != nil || res.StatusCode != 200 {
@@ -105,14 +112,7 @@ func TestIdleKeepAliveIsClosed(t *testing.T) {
 // that add up to many read and write timeouts: coalesced deadlines must
 // never leave a stale one armed.
 func TestKeepAliveAcrossTimeouts(t *testing.T) {
-	b := startBackend(t, "api")
-	g := startGateway(t, serverTimeoutsConfig, b)
-	conn, err := net.Dial("tcp", g.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	br := bufio.NewReader(conn)
+	_, conn, br := timeoutsGateway(t)
 	gaps := []time.Duration{0, 0, 10, 100, 250, 0, 350, 5, 400, 50, 200, 0, 420, 1, 300}
 	for i, gap := range gaps {
 		time.Sleep(gap * time.Millisecond)
@@ -131,13 +131,7 @@ func TestKeepAliveAcrossTimeouts(t *testing.T) {
 }
 
 func TestSlowReaderIsCutOff(t *testing.T) {
-	b := startBackend(t, "api")
-	g := startGateway(t, serverTimeoutsConfig, b)
-	conn, err := net.Dial("tcp", g.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	g, conn, _ := timeoutsGateway(t)
 	const size = 256 << 20
 	conn.Write([]byte("GET /big?n=268435456 HTTP/1.1\r\nHost: a\r\n\r\n"))
 	time.Sleep(1500 * time.Millisecond) // read nothing
@@ -159,15 +153,8 @@ func TestSlowReaderIsCutOff(t *testing.T) {
 // "Expect: 100-continue" (the gateway writes before it reads the body) and
 // two pipelined requests sent in one write.
 func TestContinueAndPipeliningWithTimeouts(t *testing.T) {
-	b := startBackend(t, "api")
-	g := startGateway(t, serverTimeoutsConfig, b)
-	conn, err := net.Dial("tcp", g.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	_, conn, br := timeoutsGateway(t)
 	conn.SetDeadline(time.Now().Add(5 * time.Second))
-	br := bufio.NewReader(conn)
 
 	conn.Write([]byte("POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n"))
 	line, err := br.ReadString('\n')
