@@ -310,43 +310,9 @@ func uriChars(s []byte, extra string) bool {
 	return true
 }
 
-// isURI checks an absolute URI: scheme ":" hier-part [ "?" query ] [ "#" fragment ].
-func isURI(s []byte) bool {
-	colon := bytes.IndexByte(s, ':')
-	if colon < 1 || !isAlpha(s[0]) {
-		return false
-	}
-	for _, c := range s[1:colon] {
-		if !isAlpha(c) && !isDigit(c) && c != '+' && c != '-' && c != '.' {
-			return false
-		}
-	}
-	rest := s[colon+1:]
-	if i := bytes.IndexByte(rest, '#'); i >= 0 {
-		if !uriChars(rest[i+1:], ":@/?") {
-			return false
-		}
-		rest = rest[:i]
-	}
-	if i := bytes.IndexByte(rest, '?'); i >= 0 {
-		if !uriChars(rest[i+1:], ":@/?") {
-			return false
-		}
-		rest = rest[:i]
-	}
-	if len(rest) >= 2 && rest[0] == '/' && rest[1] == '/' {
-		auth := rest[2:]
-		path := []byte(nil)
-		if i := bytes.IndexByte(auth, '/'); i >= 0 {
-			auth, path = auth[:i], auth[i:]
-		}
-		if !isAuthority(auth) {
-			return false
-		}
-		return uriChars(path, ":@/")
-	}
-	return uriChars(rest, ":@/")
-}
+// isURI checks an absolute URI: scheme ":" hier-part [ "?" query ] [ "#" fragment ]
+// (uriCheck without IRI characters or relative references).
+func isURI(s []byte) bool { return uriCheck(s, false, false) }
 
 func isAuthority(a []byte) bool {
 	if i := bytes.LastIndexByte(a, '@'); i >= 0 {
