@@ -49,6 +49,11 @@ type Ctx struct {
 	// RequestID is the X-Request-ID of this request; valid until the request ends.
 	RequestID []byte
 
+	// Host is the client's Host header, set when the request is forwarded
+	// (the upstream request's Host is then the target's); valid until the
+	// request ends.
+	Host []byte
+
 	// Path is the normalised request path (before strip_path); valid until
 	// the request ends. The URI in RC.Request is what will be forwarded.
 	Path []byte
@@ -95,6 +100,22 @@ type Ctx struct {
 	CurName   string
 
 	locals [MaxChain]Local
+}
+
+// URI returns the request's parsed URI; see the function URI.
+func (c *Ctx) URI() *fasthttp.URI { return URI(c.RC) }
+
+// URI returns the parsed URI of rc's request. Filters use it, never
+// rc.URI(), rc.QueryArgs() or rc.Request.URI(): the gateway sets the request
+// line to the normalised path and does not parse it again, and a URI a
+// filter parses must keep that path as it is when the request line is
+// rebuilt from it (fasthttp would otherwise normalise it its own way,
+// decoding reserved characters such as %2B). TestFiltersUseCtxURI checks
+// the rule.
+func URI(rc *fasthttp.RequestCtx) *fasthttp.URI {
+	u := rc.Request.URI()
+	u.DisablePathNormalizing = true
+	return u
 }
 
 // Local returns the scratch slot of the running filter.

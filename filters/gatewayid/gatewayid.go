@@ -358,7 +358,7 @@ func (s *Signer) AppendToken(dst []byte, c *filters.Ctx) []byte {
 	p = append(p, `,"htm":`...)
 	p = filters.AppendJSONString(p, b2s(req.Header.Method()))
 	p = append(p, `,"htu":"`...)
-	p = verify.AppendCanonicalPath(p, req.URI().Path())
+	p = verify.AppendCanonicalPath(p, filters.URI(c.RC).Path())
 	p = append(p, '"')
 
 	if s.cons && c.Consumer != nil {

@@ -225,7 +225,7 @@ func (f *Filter) findToken(rc *fasthttp.RequestCtx) (tok []byte, n int) {
 		}
 	}
 	if len(f.s.uriParams) > 0 {
-		for k, v := range rc.QueryArgs().All() {
+		for k, v := range filters.URI(rc).QueryArgs().All() {
 			if len(v) == 0 {
 				continue
 			}

@@ -473,7 +473,7 @@ func appendVar(dst []byte, p *part, c *filters.Ctx) ([]byte, bool) {
 		if c.RC == nil {
 			return dst, false
 		}
-		return append(dst, c.RC.QueryArgs().Peek(p.arg)...), true
+		return append(dst, c.URI().QueryArgs().Peek(p.arg)...), true
 	case kCookie:
 		if c.RC == nil {
 			return dst, false

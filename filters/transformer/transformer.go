@@ -109,7 +109,7 @@ func (t *Transformer) Access(c *filters.Ctx) filters.Verdict {
 			c.Scratch = buf[:0]
 			return c.Reject(500, "transform_failed", "An unexpected error occurred")
 		}
-		req.URI().SetPathBytes(buf)
+		c.URI().SetPathBytes(buf)
 	}
 	if t.method != nil {
 		req.Header.SetMethodBytes(t.method)
@@ -123,7 +123,7 @@ func (t *Transformer) Access(c *filters.Ctx) filters.Verdict {
 	if t.uri != nil || !t.qs.empty() {
 		// Keep the header's request line in step with the edited URI for
 		// a proxy that forwards either.
-		req.Header.SetRequestURIBytes(req.URI().RequestURI())
+		req.Header.SetRequestURIBytes(c.URI().RequestURI())
 	}
 	if t.id != nil {
 		name := t.id.HeaderName()
@@ -203,7 +203,7 @@ func (t *Transformer) headers(c *filters.Ctx, buf []byte) []byte {
 }
 
 func (t *Transformer) query(c *filters.Ctx, buf []byte) []byte {
-	a := c.RC.Request.URI().QueryArgs()
+	a := c.URI().QueryArgs()
 	for _, name := range t.qs.remove {
 		a.Del(name)
 	}

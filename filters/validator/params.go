@@ -439,7 +439,7 @@ func (p *paramSpec) build(dst []byte, c *filters.Ctx, path []byte, offs *[maxSeg
 		o := offs[p.pathIdx]
 		v = path[o[0]:o[1]]
 	case 'q':
-		args := c.RC.QueryArgs()
+		args := c.URI().QueryArgs()
 		switch {
 		case p.kinds&kArray != 0 && p.explode && p.style == "form":
 			found := false
