@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -80,13 +81,26 @@ func TestNormalisationBypass(t *testing.T) {
 	}
 }
 
+// TestForwardedHeaders runs with responses streamed (the gateway's headers
+// set through fasthttp's request header) and buffered (written into the
+// request head by upstream.Target.Do).
 func TestForwardedHeaders(t *testing.T) {
+	for _, buffering := range []bool{false, true} {
+		t.Run(fmt.Sprintf("response_buffering=%v", buffering), func(t *testing.T) { testForwardedHeaders(t, buffering) })
+	}
+}
+
+func testForwardedHeaders(t *testing.T, buffering bool) {
 	b := startBackend(t, "api")
-	g := startGateway(t, `
+	g := startGateway(t, fmt.Sprintf(`
 trusted_proxies: ["127.0.0.1/32"]
-services: [{name: api, targets: ["@B1@"]}]
-routes: [{name: api, paths: ["/"], service: api}]
-`, b)
+services: [{name: api, targets: ["@B1@"], response_buffering: %v}]
+routes:
+  - {name: api, paths: ["/"], service: api}
+  - {name: filtered, paths: ["/f"], service: api, plugins: [spoof]}
+plugins:
+  - {name: spoof, plugin: request-transformer, config: {add: {headers: ["X-Forwarded-Host:evil", "X-Real-IP:6.6.6.6", "X-Forwarded-For:6.6.6.6"]}}}
+`, buffering), b)
 	// From 127.0.0.1 (trusted): the right-most untrusted XFF entry is the client.
 	r := do(t, "GET", g.url+"/x", map[string]string{"X-Forwarded-For": "6.6.6.6, 198.51.100.7", "Connection": "X-Hop", "X-Hop": "1", "Keep-Alive": "1", "Proxy-Authorization": "secret", "X-Request-ID": "abc-123"}, nil)
 	e := r.echo(t)
@@ -125,6 +139,27 @@ routes: [{name: api, paths: ["/"], service: api}]
 	}
 	if res.Header.Get("X-Request-ID") != e2.Headers["X-Request-Id"] {
 		t.Errorf("request id returned %q, sent upstream %q", res.Header.Get("X-Request-ID"), e2.Headers["X-Request-Id"])
+	}
+
+	// A filter cannot set the gateway's own headers: they are replaced.
+	e = do(t, "GET", g.url+"/f", map[string]string{"X-Forwarded-Proto": "https"}, nil).echo(t)
+	if e.Headers["X-Forwarded-Host"] != g.Addr().String() || e.Headers["X-Real-Ip"] != "127.0.0.1" || e.Headers["X-Forwarded-For"] != "127.0.0.1" || e.Headers["X-Forwarded-Proto"] != "https" {
+		t.Errorf("filter-set forwarded headers: %v", e.Headers)
+	}
+	// An untrusted client's own copies of every one of them are replaced.
+	out := rawFrom(t, "127.0.0.2", g.Addr().String(), "GET /x HTTP/1.1\r\nHost: h.example\r\nX-Forwarded-Host: evil\r\nX-Forwarded-Proto: https\r\nx-real-ip: 6.6.6.6\r\nX-FORWARDED-FOR: 6.6.6.6\r\nX-Request-Id: spoofed\r\nConnection: close\r\n\r\n")
+	_, rb, _ := strings.Cut(out, "\r\n\r\n")
+	var e3 echo
+	if err := json.Unmarshal([]byte(rb), &e3); err != nil {
+		t.Fatalf("%v:\n%s", err, out)
+	}
+	for k, want := range map[string]string{"X-Forwarded-Host": "h.example", "X-Forwarded-Proto": "http", "X-Real-Ip": "127.0.0.2", "X-Forwarded-For": "127.0.0.2"} {
+		if e3.Headers[k] != want {
+			t.Errorf("untrusted raw request: %s = %q, want %q (%v)", k, e3.Headers[k], want, e3.Headers)
+		}
+	}
+	if rid := e3.Headers["X-Request-Id"]; rid == "" || strings.Contains(rid, "spoofed") {
+		t.Errorf("untrusted raw request: X-Request-Id %q", rid)
 	}
 
 	// Response hop-by-hop headers are not passed back.
@@ -555,6 +590,40 @@ routes: [{name: raw, paths: ["/"], service: raw}]
 	for _, h := range []string{"x-secret:", "keep-alive:", "upgrade:"} {
 		if strings.Contains(low, h) {
 			t.Errorf("%s reached the client: %q", h, out)
+		}
+	}
+}
+
+// TestForwardedRequestLine checks the request line the upstream receives:
+// the normalised path with reserved characters still percent-encoded and
+// the query as sent, with and without a filter that parses the URI again
+// (a query edit) and with strip_path.
+func TestForwardedRequestLine(t *testing.T) {
+	b := startBackend(t, "api")
+	g := startGateway(t, `
+services: [{name: api, targets: ["@B1@"]}]
+routes:
+  - {name: plain, paths: ["/v1"], service: api}
+  - {name: edit, paths: ["/q"], service: api, plugins: [addq]}
+  - {name: strip, paths: ["/s"], service: api, strip_path: true, plugins: [addq]}
+plugins:
+  - {name: addq, plugin: request-transformer, config: {add: {querystring: ["added:yes"]}}}
+`, b)
+	addr := g.Addr().String()
+	cases := []struct{ target, want string }{
+		{"/v1/./a%2Bb//%25x?q=%2F&r", "/v1/a%2Bb/%25x?q=%2F&r"},
+		{"/v1/%61%3F?", "/v1/a%3F"},
+		{"http://other.example/v1/x/../y?z=1#frag", "/v1/y?z=1"},
+		{"/q/a%2Bb/./c?q=%2F", "/q/a%2Bb/c?q=%2F&added=yes"},
+		{"/q//a%2Bb", "/q/a%2Bb?added=yes"},
+		{"/s/a%2Bb?x=1", "/a%2Bb?x=1&added=yes"},
+	}
+	for _, tc := range cases {
+		out := raw(t, addr, "GET "+tc.target+" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+		var e echo
+		_, body, _ := strings.Cut(out, "\r\n\r\n")
+		if !strings.HasPrefix(out, "HTTP/1.1 200") || json.Unmarshal([]byte(body), &e) != nil || e.URI != tc.want {
+			t.Errorf("%s: want upstream URI %q, got:\n%s", tc.target, tc.want, out)
 		}
 	}
 }

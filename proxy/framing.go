@@ -33,6 +33,7 @@ const (
 	hasConnection  uint32 = 1 << iota
 	hasHopByHop           // Keep-Alive, Proxy-Connection, TE, Trailer, Upgrade, Proxy-Authorization, Proxy-Authenticate
 	hasGatewayOnly        // X-Bot-Score, X-Client-Cert-Subject, X-Gateway-Identity
+	hasForwarded          // X-Forwarded-For, -Proto, -Host, X-Real-IP, X-Request-ID: the gateway writes its own
 )
 
 func headerBit(name []byte) uint32 {
@@ -45,6 +46,10 @@ func headerBit(name []byte) uint32 {
 		if equalFold(name, "trailer") || equalFold(name, "upgrade") {
 			return hasHopByHop
 		}
+	case 9:
+		if equalFold(name, "x-real-ip") {
+			return hasForwarded
+		}
 	case 10:
 		if equalFold(name, "connection") {
 			return hasConnection
@@ -56,9 +61,24 @@ func headerBit(name []byte) uint32 {
 		if equalFold(name, "x-bot-score") {
 			return hasGatewayOnly
 		}
+	case 12:
+		if equalFold(name, "x-request-id") {
+			return hasForwarded
+		}
+	case 15:
+		if equalFold(name, "x-forwarded-for") {
+			return hasForwarded
+		}
 	case 16:
 		if equalFold(name, "proxy-connection") {
 			return hasHopByHop
+		}
+		if equalFold(name, "x-forwarded-host") {
+			return hasForwarded
+		}
+	case 17:
+		if equalFold(name, "x-forwarded-proto") {
+			return hasForwarded
 		}
 	case 18:
 		if equalFold(name, "proxy-authenticate") {

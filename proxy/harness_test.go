@@ -88,6 +88,12 @@ func (b *backend) handle(rc *fasthttp.RequestCtx) {
 	}
 	e := &echo{Backend: b.name, Method: string(rc.Method()), URI: string(rc.RequestURI()), Headers: map[string]string{}}
 	for k, v := range rc.Request.Header.All() {
+		if old, dup := e.Headers[string(k)]; dup {
+			// a header sent twice shows as both values, so that tests
+			// comparing a value also catch a duplicate
+			e.Headers[string(k)] = old + " |DUPLICATE| " + string(v)
+			continue
+		}
 		e.Headers[string(k)] = string(v)
 	}
 	h := sha256.New()
@@ -238,7 +244,17 @@ func do(t testing.TB, method, url string, hdr map[string]string, body io.Reader)
 // gateway answered until it closed the connection or went quiet.
 func raw(t testing.TB, addr string, req string) string {
 	t.Helper()
-	c, err := net.Dial("tcp", addr)
+	return rawFrom(t, "", addr, req)
+}
+
+// rawFrom is raw from the local address src ("" for any).
+func rawFrom(t testing.TB, src, addr string, req string) string {
+	t.Helper()
+	var d net.Dialer
+	if src != "" {
+		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(src)}
+	}
+	c, err := d.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}

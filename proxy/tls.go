@@ -49,9 +49,8 @@ type tlsState struct {
 }
 
 var (
-	hdrHSTS    = []byte("Strict-Transport-Security")
-	schemeHTTP = []byte("http")
-	redirBufs  = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
+	hdrHSTS   = []byte("Strict-Transport-Security")
+	redirBufs = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
 )
 
 // startTLS opens the HTTPS listener when listen.https is set and wraps the
@@ -172,10 +171,9 @@ func (g *Gateway) handleHTTPS(rc *fasthttp.RequestCtx) {
 }
 
 // before removes client copies of the client certificate header, sets it
-// from the verified certificate and marks the request plain for the
-// upstream HostClients: fasthttp marks requests read from TLS as https,
-// while TLS to upstreams is done in their Dial (X-Forwarded-Proto comes
-// from the connection, not from this).
+// from the verified certificate. (The URI's https scheme does not matter:
+// upstream.Target.Do does not compare it with the target's, as
+// HostClient.Do would.)
 func (st *tlsState) before(rc *fasthttp.RequestCtx) {
 	h := &rc.Request.Header
 	h.DelBytes(st.clientHdr)
@@ -183,7 +181,6 @@ func (st *tlsState) before(rc *fasthttp.RequestCtx) {
 	if st.mtls {
 		setClientCert(rc, st)
 	}
-	rc.Request.URI().SetSchemeBytes(schemeHTTP)
 }
 
 // after adds Strict-Transport-Security to the response.

@@ -133,8 +133,6 @@ func releaseEntry(e *entry) {
 	entryPool.Put(e)
 }
 
-var hdrXFHost = []byte("X-Forwarded-Host")
-
 func (e *entry) add(b []byte) span {
 	if len(b) > maxField {
 		b = b[:maxField]
@@ -164,12 +162,12 @@ func (e *entry) fill(c *filters.Ctx, lay *layout, now time.Time) {
 	e.buf = e.buf[:0]
 	e.id = e.add(c.RequestID)
 	e.method = e.add(req.Header.Method())
-	host := req.Header.PeekBytes(hdrXFHost)
+	host := c.Host // the client's, once the request was forwarded
 	if len(host) == 0 {
 		host = req.Header.Host()
 	}
 	e.host = e.add(host)
-	u := req.URI()
+	u := c.URI()
 	if len(c.Path) > 0 {
 		e.path = e.add(c.Path)
 	} else {

@@ -49,7 +49,7 @@ func TestHTTPSTarget(t *testing.T) {
 		defer fasthttp.ReleaseResponse(resp)
 		req.SetRequestURI("/x")
 		req.Header.SetHost("127.0.0.1")
-		err := svc.Targets[0].Client.Do(req, resp)
+		err := svc.Targets[0].Do(req, resp, nil)
 		return string(resp.Body()), err
 	}
 	r := NewRegistry()

@@ -1,0 +1,174 @@
+package upstream
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// oneShotBackend answers one request per connection and then closes it
+// without saying so (no "Connection: close"), as an upstream whose
+// keep-alive timeout is shorter than the gateway's does. It counts the
+// requests it reads by method.
+func oneShotBackend(t *testing.T) (addr string, gets, posts *atomic.Int32) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	gets, posts = new(atomic.Int32), new(atomic.Int32)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func(c net.Conn) {
+				defer c.Close()
+				line, err := bufio.NewReader(c).ReadString('\n')
+				if err != nil {
+					return
+				}
+				if strings.HasPrefix(line, "POST") {
+					posts.Add(1)
+				} else {
+					gets.Add(1)
+				}
+				time.Sleep(time.Millisecond) // let the rest of the request arrive
+				c.Write([]byte("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"))
+			}(c)
+		}
+	}()
+	return ln.Addr().String(), gets, posts
+}
+
+// TestDoRetriesIdempotent: Target.Do, like HostClient.Do, sends an
+// idempotent request again on a fresh connection when the pooled one turns
+// out closed, and never sends a POST twice.
+func TestDoRetriesIdempotent(t *testing.T) {
+	for _, buffered := range []bool{true, false} {
+		t.Run(fmt.Sprintf("buffered=%v", buffered), func(t *testing.T) { testDoRetries(t, buffered) })
+	}
+}
+
+func testDoRetries(t *testing.T, buffered bool) {
+	addr, gets, posts := oneShotBackend(t)
+	s := Settings{ConnectTimeout: time.Second, ReadTimeout: 2 * time.Second, WriteTimeout: 2 * time.Second, MaxConns: 4,
+		KeepAlive: time.Minute, Retries: 1, BufferResponses: buffered, MaxResponseSize: 1 << 20}
+	tg := NewRegistry().NewService("one", []string{addr}, s).Targets[0]
+	send := func(method string) error {
+		req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+		defer fasthttp.ReleaseRequest(req)
+		defer fasthttp.ReleaseResponse(resp)
+		req.Header.SetMethod(method)
+		req.SetRequestURI("/x")
+		req.Header.SetHost(addr)
+		req.UseHostHeader = true
+		if method == "POST" {
+			req.SetBodyString("payload")
+		}
+		err := tg.Do(req, resp, nil)
+		if err == nil {
+			if body := readBody(resp); body != "ok" {
+				t.Fatalf("%s: body %q", method, body)
+			}
+		}
+		return err
+	}
+	for i := 0; i < 20; i++ {
+		if err := send("GET"); err != nil {
+			t.Fatalf("GET %d: %v", i, err)
+		}
+		time.Sleep(5 * time.Millisecond) // the backend has closed the pooled connection by now
+	}
+	if n := gets.Load(); n < 20 || n > 40 {
+		t.Fatalf("backend read %d GETs for 20 sent", n)
+	}
+	failed := 0
+	for i := 0; i < 20; i++ {
+		if send("POST") != nil {
+			failed++
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if n := posts.Load(); n > 20 {
+		t.Fatalf("backend read %d POSTs for 20 sent: a POST was retried", n)
+	}
+	if failed == 0 {
+		t.Fatalf("every POST on a closed pooled connection succeeded: the test did not exercise the stale connection")
+	}
+}
+
+// TestDoRequestHead: the extra header lines reach the upstream after the
+// request's own headers, once, with the request line, Host and body framing
+// as set, on both transports (responses read whole: Target.Do writes the
+// head itself; streamed: fasthttp's transport, extra set as headers).
+func TestDoRequestHead(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &fasthttp.Server{DisableHeaderNamesNormalizing: true, Handler: func(rc *fasthttp.RequestCtx) {
+		fmt.Fprintf(rc, "%s %s host=%s len=%d body=%s\n", rc.Method(), rc.RequestURI(), rc.Host(), rc.Request.Header.ContentLength(), rc.PostBody())
+		for k, v := range rc.Request.Header.All() {
+			fmt.Fprintf(rc, "%s=%s\n", k, v)
+		}
+	}}
+	go srv.Serve(ln)
+	defer srv.Shutdown()
+	for _, buffered := range []bool{true, false} {
+		s := Settings{ConnectTimeout: time.Second, ReadTimeout: 2 * time.Second, WriteTimeout: 2 * time.Second, MaxConns: 4,
+			KeepAlive: time.Minute, BufferResponses: buffered, MaxResponseSize: 1 << 20}
+		tg := NewRegistry().NewService("h", []string{ln.Addr().String()}, s).Targets[0]
+		for _, method := range []string{"GET", "POST", "DELETE"} {
+			req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+			req.Header.SetMethod(method)
+			req.SetRequestURI("/p/a%2Bb?q=1")
+			req.Header.SetHost("backend.internal")
+			req.UseHostHeader = true
+			req.Header.Set("X-Own", "1")
+			if method == "POST" {
+				req.SetBodyString("hello")
+			}
+			if err := tg.Do(req, resp, []byte("X-Forwarded-For: 192.0.2.1\r\nX-Request-Id: abc\r\n")); err != nil {
+				t.Fatalf("buffered=%v %s: %v", buffered, method, err)
+			}
+			got := readBody(resp)
+			wantLine := method + " /p/a%2Bb?q=1 host=backend.internal len=0 body=\n"
+			switch method {
+			case "POST":
+				wantLine = "POST /p/a%2Bb?q=1 host=backend.internal len=5 body=hello\n"
+			case "GET":
+				wantLine = "GET /p/a%2Bb?q=1 host=backend.internal len=-2 body=\n"
+			}
+			if !strings.HasPrefix(got, wantLine) {
+				t.Errorf("buffered=%v %s: request line %q, want %q", buffered, method, strings.SplitAfter(got, "\n")[0], wantLine)
+			}
+			for _, h := range []string{"X-Own=1\n", "X-Forwarded-For=192.0.2.1\n", "X-Request-Id=abc\n"} {
+				if strings.Count(got, h) != 1 {
+					t.Errorf("buffered=%v %s: want %q once in:\n%s", buffered, method, h, got)
+				}
+			}
+			fasthttp.ReleaseRequest(req)
+			fasthttp.ReleaseResponse(resp)
+		}
+	}
+}
+
+// readBody reads resp's body, streamed or not, and closes a stream (which
+// hands its connection back) as the server does once it has written it.
+func readBody(resp *fasthttp.Response) string {
+	if bs := resp.BodyStream(); bs != nil {
+		b, _ := io.ReadAll(bs)
+		resp.ResetBody()
+		return string(b)
+	}
+	return string(resp.Body())
+}
