@@ -177,16 +177,26 @@ func TestUpstreamErrors(t *testing.T) {
 	g := startGateway(t, `
 services:
   - {name: slow, targets: ["@B1@"], read_timeout: 200ms}
+  - {name: slowbuf, targets: ["@B1@"], read_timeout: 200ms, response_buffering: true}
   - {name: dead, targets: ["`+deadAddr+`"], connect_timeout: 500ms}
 routes:
   - {name: slow, paths: ["/sleep"], service: slow}
+  - {name: slowbuf, paths: ["/sleepbuf"], service: slowbuf}
   - {name: dead, paths: ["/dead"], service: dead}
 `, b)
-	r := do(t, "GET", g.url+"/sleep?ms=1000", nil, nil)
-	if r.status != 504 || !bytes.Contains(r.body, []byte(`"message"`)) {
-		t.Fatalf("timeout: want 504 JSON, got %d %s", r.status, r.body)
+	// Both transports (streamed and whole responses): 504 after the read
+	// timeout (twice 200 ms: an idempotent request is tried once more).
+	for _, p := range []string{"/sleep?ms=1000", "/sleepbuf?ms=1000"} {
+		start := time.Now()
+		r := do(t, "GET", g.url+p, nil, nil)
+		if r.status != 504 || !bytes.Contains(r.body, []byte(`"message"`)) {
+			t.Fatalf("%s timeout: want 504 JSON, got %d %s", p, r.status, r.body)
+		}
+		if d := time.Since(start); d > 900*time.Millisecond {
+			t.Errorf("%s: 504 after %v, want about 400ms", p, d)
+		}
 	}
-	r = do(t, "GET", g.url+"/dead", nil, nil)
+	r := do(t, "GET", g.url+"/dead", nil, nil)
 	if r.status != 502 || !bytes.Contains(r.body, []byte(`"message"`)) {
 		t.Fatalf("refused: want 502 JSON, got %d %s", r.status, r.body)
 	}

@@ -138,6 +138,17 @@ func (c *Conn) SetReadDeadline(t time.Time) error {
 	return nil
 }
 
+// SetReadTimeout records a read deadline d from now (one monotonic clock
+// read; SetReadDeadline(time.Now().Add(d)) makes two and converts).
+func (c *Conn) SetReadTimeout(d time.Duration) {
+	c.wantR = now() + int64(d)
+}
+
+// SetWriteTimeout records a write deadline d from now.
+func (c *Conn) SetWriteTimeout(d time.Duration) {
+	c.wantW = now() + int64(d)
+}
+
 // SetWriteDeadline records t for the next Write.
 func (c *Conn) SetWriteDeadline(t time.Time) error {
 	c.wantW = fromTime(t)

@@ -263,3 +263,23 @@ func BenchmarkDeadlines(b *testing.B) {
 		})
 	}
 }
+
+// TestSetTimeout: SetReadTimeout and SetWriteTimeout arm the deadline the
+// duration from now, as SetReadDeadline(time.Now().Add(d)) would.
+func TestSetTimeout(t *testing.T) {
+	inner := &countingConn{}
+	c := Wrap(inner, time.Millisecond)
+	before := time.Now()
+	c.SetReadTimeout(10 * time.Second)
+	c.SetWriteTimeout(20 * time.Second)
+	after := time.Now()
+	buf := make([]byte, 1)
+	c.Read(buf)
+	c.Write(buf)
+	if len(inner.reads) != 1 || inner.reads[0].Before(before.Add(10*time.Second)) || inner.reads[0].After(after.Add(10*time.Second)) {
+		t.Fatalf("read deadline %v, want 10s after %v", inner.reads, before)
+	}
+	if len(inner.writes) != 1 || inner.writes[0].Before(before.Add(20*time.Second)) || inner.writes[0].After(after.Add(20*time.Second)) {
+		t.Fatalf("write deadline %v, want 20s after %v", inner.writes, before)
+	}
+}

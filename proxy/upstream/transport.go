@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/edgeguard/edgeguard/proxy/deadline"
 )
 
 // Do sends req to the target over a pooled connection, with the header lines
@@ -75,8 +77,11 @@ func roundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, resp *fasthttp.Re
 		return false, err
 	}
 	conn := cc.Conn()
+	dc, _ := conn.(*deadline.Conn) // plain-text targets (see Registry.client)
 	if hc.WriteTimeout > 0 {
-		if err = conn.SetWriteDeadline(time.Now().Add(hc.WriteTimeout)); err != nil {
+		if dc != nil {
+			dc.SetWriteTimeout(hc.WriteTimeout)
+		} else if err = conn.SetWriteDeadline(time.Now().Add(hc.WriteTimeout)); err != nil {
 			hc.CloseConn(cc)
 			return true, err
 		}
@@ -95,7 +100,9 @@ func roundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, resp *fasthttp.Re
 		return true, err
 	}
 	if hc.ReadTimeout > 0 {
-		if err = conn.SetReadDeadline(time.Now().Add(hc.ReadTimeout)); err != nil {
+		if dc != nil {
+			dc.SetReadTimeout(hc.ReadTimeout)
+		} else if err = conn.SetReadDeadline(time.Now().Add(hc.ReadTimeout)); err != nil {
 			hc.CloseConn(cc)
 			return true, err
 		}
