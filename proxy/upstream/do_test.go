@@ -172,3 +172,89 @@ func readBody(resp *fasthttp.Response) string {
 	}
 	return string(resp.Body())
 }
+
+// TestStreamedResponseReusesConnection: a streamed response of known length
+// hands its connection back to the pool once read to its length and
+// closed, as the server does (it reads exactly Content-Length bytes); a
+// stream closed early, or with a write error, closes its connection.
+func TestStreamedResponseReusesConnection(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var conns atomic.Int32
+	body := strings.Repeat("x", 1<<20)
+	srv := &fasthttp.Server{Handler: func(rc *fasthttp.RequestCtx) {
+		switch string(rc.Path()) {
+		case "/chunked":
+			rc.SetBodyStreamWriter(func(w *bufio.Writer) { w.WriteString(body) })
+		case "/small":
+			rc.SetBodyString("small")
+		default:
+			rc.SetBodyString(body)
+		}
+	}, ConnState: func(_ net.Conn, s fasthttp.ConnState) {
+		if s == fasthttp.StateNew {
+			conns.Add(1)
+		}
+	}}
+	go srv.Serve(ln)
+	defer srv.Shutdown()
+	s := Settings{ConnectTimeout: time.Second, ReadTimeout: 2 * time.Second, WriteTimeout: 2 * time.Second, MaxConns: 4, KeepAlive: time.Minute}
+	tg := NewRegistry().NewService("s", []string{ln.Addr().String()}, s).Targets[0]
+	get := func(path string, read func(resp *fasthttp.Response) error) {
+		t.Helper()
+		req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+		defer fasthttp.ReleaseRequest(req)
+		defer fasthttp.ReleaseResponse(resp)
+		req.SetRequestURI(path)
+		req.Header.SetHost("b")
+		req.UseHostHeader = true
+		if err := tg.Do(req, resp, nil); err != nil {
+			t.Fatal(err)
+		}
+		if err := read(resp); err != nil {
+			t.Fatal(err)
+		}
+	}
+	exact := func(resp *fasthttp.Response) error { // as the server writes a known length
+		bs := resp.BodyStream()
+		if bs == nil {
+			return fmt.Errorf("1 MiB response not streamed")
+		}
+		n, err := io.Copy(io.Discard, io.LimitReader(bs, int64(resp.Header.ContentLength())))
+		if err != nil || n != int64(len(body)) {
+			return fmt.Errorf("read %d: %v", n, err)
+		}
+		resp.ResetBody()
+		return nil
+	}
+	all := func(resp *fasthttp.Response) error { // chunked: to the end
+		if got := readBody(resp); got != body {
+			return fmt.Errorf("chunked body of %d bytes", len(got))
+		}
+		return nil
+	}
+	for range 5 {
+		get("/", exact)
+		get("/chunked", all)
+		get("/small", func(resp *fasthttp.Response) error {
+			if resp.BodyStream() != nil || string(resp.Body()) != "small" {
+				return fmt.Errorf("small response not read whole: %q", resp.Body())
+			}
+			return nil
+		})
+	}
+	if n := conns.Load(); n != 1 {
+		t.Fatalf("15 sequential exchanges used %d connections, want 1", n)
+	}
+	get("/", func(resp *fasthttp.Response) error { // abandoned half way
+		io.CopyN(io.Discard, resp.BodyStream(), 1000)
+		resp.ResetBody()
+		return nil
+	})
+	get("/", exact)
+	if n := conns.Load(); n != 2 {
+		t.Fatalf("after an abandoned stream: %d connections, want 2", n)
+	}
+}

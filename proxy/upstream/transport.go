@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"sync"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -26,18 +27,21 @@ import (
 // request head fasthttp serialises gets extra appended as bytes. Measured
 // with callgrind under wrk: see proxy/upstream/README.md.
 //
-// A request whose body is a stream (or has trailers), and every request of
-// a service that streams its responses, goes through fasthttp's own
-// transport instead, with extra set as headers: fasthttp's response streams
-// hand the connection back to the pool when the server has written them,
-// which only its transport can arrange.
+// Responses: a service that reads responses whole gets them whole (up to
+// its limit). A streaming service gets a response of known length up to
+// smallResponse whole too, and any other streamed: its connection goes back
+// to the pool when the server has written the body and closes the stream
+// (see streamBody).
+//
+// A request whose body is a stream (or has trailers) goes through
+// fasthttp's own transport instead, with extra set as headers.
 //
 // Like HostClient.Do, an exchange that failed on a kept-alive connection the
 // upstream had closed is tried once more on another connection when the
 // request is idempotent and its body is not a stream.
 func (t *Target) Do(req *fasthttp.Request, resp *fasthttp.Response, extra []byte) error {
 	hc := t.Client
-	direct := !hc.StreamResponseBody && !req.IsBodyStream() && len(req.Header.PeekTrailerKeys()) == 0
+	direct := !req.IsBodyStream() && len(req.Header.PeekTrailerKeys()) == 0
 	if !direct {
 		setHeaderLines(&req.Header, extra)
 	}
@@ -68,9 +72,9 @@ func idempotent(h *fasthttp.RequestHeader) bool {
 }
 
 // roundTrip is fasthttp's transport.RoundTrip (client.go, v1.78) for a
-// request whose body is in memory and a response read whole: the same
-// connection handling, deadlines, retry answers and errors, with the
-// request written by writeRequest.
+// request whose body is in memory: the same connection handling,
+// deadlines, retry answers and errors, with the request written by
+// writeRequest and the response read by readResponse.
 func roundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, resp *fasthttp.Response, extra []byte) (retry bool, err error) {
 	cc, err := hc.AcquireConn(0, req.ConnectionClose())
 	if err != nil {
@@ -107,27 +111,150 @@ func roundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, resp *fasthttp.Re
 			return true, err
 		}
 	}
-	resp.StreamBody = false
-	if req.Header.IsHead() {
-		resp.SkipBody = true
-	}
 	if hc.DisableHeaderNamesNormalizing {
 		resp.Header.DisableNormalizing()
 	}
 	br := hc.AcquireReader(conn)
-	err = resp.ReadLimitBody(br, hc.MaxResponseBodySize)
-	hc.ReleaseReader(br)
+	streamed, err := readResponse(hc, br, req, resp)
 	if err != nil {
+		hc.ReleaseReader(br)
 		hc.CloseConn(cc)
 		// ErrBodyTooLarge would come back the same from another connection.
 		return err != fasthttp.ErrBodyTooLarge, err
 	}
-	if req.ConnectionClose() || resp.ConnectionClose() {
+	closeConn := req.ConnectionClose() || resp.ConnectionClose()
+	if streamed != nil {
+		streamed.hc, streamed.br = hc, br
+		streamed.release = func(reuse bool) { // one closure per streamed response
+			if reuse && !closeConn {
+				hc.ReleaseConn(cc)
+			} else {
+				hc.CloseConn(cc)
+			}
+		}
+		return false, nil
+	}
+	hc.ReleaseReader(br)
+	if closeConn {
 		hc.CloseConn(cc)
 	} else {
 		hc.ReleaseConn(cc)
 	}
 	return false, nil
+}
+
+// smallResponse is the largest body of known length a streaming service's
+// response is read whole: it is most likely in the read buffer already, and
+// a stream costs more than the copy.
+const smallResponse = 16 << 10
+
+// maxInterim bounds the 1xx responses skipped before the final one
+// (fasthttp: 100).
+const maxInterim = 100
+
+// readResponse reads the response head into resp and then its body whole,
+// or, for a streaming service and a body of unknown length or over
+// smallResponse, sets it to stream from br and returns the stream, which
+// the caller completes with the connection to release.
+func readResponse(hc *fasthttp.HostClient, br *bufio.Reader, req *fasthttp.Request, resp *fasthttp.Response) (*streamBody, error) {
+	resp.ResetBody()
+	resp.StreamBody = false
+	if err := resp.Header.Read(br); err != nil {
+		return nil, err
+	}
+	for n := 0; ; n++ {
+		st := resp.Header.StatusCode()
+		if st < 100 || st > 199 || st == fasthttp.StatusSwitchingProtocols {
+			break
+		}
+		if n >= maxInterim {
+			return nil, errTooManyInterim
+		}
+		if err := resp.Header.Read(br); err != nil {
+			return nil, err
+		}
+	}
+	st := resp.Header.StatusCode()
+	if req.Header.IsHead() || st < 200 || st == fasthttp.StatusNoContent || st == fasthttp.StatusNotModified {
+		resp.SkipBody = true // what fasthttp's mustSkipBody decides
+		return nil, nil
+	}
+	cl := resp.Header.ContentLength()
+	if !hc.StreamResponseBody || (cl >= 0 && cl <= smallResponse) {
+		max := hc.MaxResponseBodySize
+		if hc.StreamResponseBody {
+			max = 0
+		}
+		if err := resp.ReadBody(br, max); err != nil {
+			return nil, err
+		}
+		if cl == -1 {
+			if err := resp.Header.ReadTrailer(br); err != nil {
+				if err == io.EOF {
+					err = io.ErrUnexpectedEOF
+				}
+				return nil, err
+			}
+		}
+		return nil, nil
+	}
+	// fasthttp's response stream decodes the framing (length, chunks,
+	// until close); it lives in a Response of its own, because closing it
+	// releases it, and rc.Response's stream is replaced by one that also
+	// hands the connection back.
+	up := fasthttp.AcquireResponse()
+	resp.Header.CopyTo(&up.Header)
+	up.StreamBody = true
+	if err := up.ReadBody(br, 0); err != nil {
+		fasthttp.ReleaseResponse(up)
+		return nil, err
+	}
+	sb := streamPool.Get().(*streamBody)
+	sb.up, sb.r = up, up.BodyStream()
+	resp.SetBodyStream(sb, cl)
+	return sb, nil
+}
+
+var errTooManyInterim = errors.New("upstream: too many interim (1xx) responses")
+
+// streamBody is a streamed response body: fasthttp's stream over the
+// upstream connection, which goes back to the pool once the body was read
+// to its end and the server closes the stream, or is closed otherwise (the
+// client went away mid-body, the upstream broke off).
+type streamBody struct {
+	up      *fasthttp.Response
+	r       io.Reader
+	eof     bool
+	hc      *fasthttp.HostClient
+	br      *bufio.Reader
+	release func(reuse bool)
+}
+
+var streamPool = sync.Pool{New: func() any { return new(streamBody) }}
+
+func (s *streamBody) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	if err == io.EOF {
+		s.eof = true
+	}
+	return n, err
+}
+
+// CloseWithError releases the upstream connection (to the pool only after
+// a whole body and no write error) and the stream. fasthttp calls it once
+// the server has written the body (err is the write's error) or the
+// response is reset.
+func (s *streamBody) CloseWithError(err error) error {
+	if err != nil {
+		s.eof = false
+	}
+	s.up.ResetBody() // closes and releases fasthttp's stream
+	fasthttp.ReleaseResponse(s.up)
+	s.hc.ReleaseReader(s.br)
+	s.release(s.eof)
+	*s = streamBody{}
+	streamPool.Put(s)
+	return nil
 }
 
 // writeRequest writes req (its body in memory) with extra before the blank
