@@ -258,3 +258,53 @@ func TestStreamedResponseReusesConnection(t *testing.T) {
 		t.Fatalf("after an abandoned stream: %d connections, want 2", n)
 	}
 }
+
+// TestCloseDelimitedResponse: a body that ends when the upstream closes
+// (no length, not chunked) streams to its end, and its connection is not
+// handed back to the pool: the next exchange opens a new one and succeeds.
+func TestCloseDelimitedResponse(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	body := strings.Repeat("y", 40<<10)
+	var accepted atomic.Int32
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			accepted.Add(1)
+			go func(c net.Conn) {
+				defer c.Close()
+				bufio.NewReader(c).ReadString('\n')
+				time.Sleep(time.Millisecond)
+				c.Write([]byte("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\n" + body))
+			}(c)
+		}
+	}()
+	for _, buffered := range []bool{false, true} {
+		s := Settings{ConnectTimeout: time.Second, ReadTimeout: 2 * time.Second, WriteTimeout: 2 * time.Second, MaxConns: 4,
+			KeepAlive: time.Minute, BufferResponses: buffered, MaxResponseSize: 1 << 20}
+		tg := NewRegistry().NewService("c", []string{ln.Addr().String()}, s).Targets[0]
+		for i := range 3 {
+			req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+			req.SetRequestURI("/")
+			req.Header.SetHost("b")
+			req.UseHostHeader = true
+			if err := tg.Do(req, resp, nil); err != nil {
+				t.Fatalf("buffered=%v exchange %d: %v", buffered, i, err)
+			}
+			if got := readBody(resp); got != body {
+				t.Fatalf("buffered=%v exchange %d: %d bytes", buffered, i, len(got))
+			}
+			fasthttp.ReleaseRequest(req)
+			fasthttp.ReleaseResponse(resp)
+		}
+	}
+	if n := accepted.Load(); n != 6 {
+		t.Fatalf("6 close-delimited exchanges used %d connections", n)
+	}
+}
