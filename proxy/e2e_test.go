@@ -537,6 +537,16 @@ plugins:
 	if e := do(t, "GET", g.url+"/api", nil, nil).echo(t); e.URI != "/" {
 		t.Errorf("strip_path of the bare prefix: %q", e.URI)
 	}
+	// Spoofed copies in any letter case, sent twice, are gone too.
+	out := raw(t, g.Addr().String(), "GET /api/x HTTP/1.1\r\nHost: h\r\nx-user-id: admin\r\nX-USER-ID: root\r\nx-client-ip: 6.6.6.6\r\nConnection: close\r\n\r\n")
+	_, body, _ := strings.Cut(out, "\r\n\r\n")
+	var e2 echo
+	if err := json.Unmarshal([]byte(body), &e2); err != nil {
+		t.Fatalf("%v:\n%s", err, out)
+	}
+	if _, ok := e2.Headers["X-User-Id"]; ok || e2.Headers["X-Client-Ip"] != "127.0.0.1" {
+		t.Errorf("raw spoofed identity headers: %v", e2.Headers)
+	}
 }
 
 func TestResponseBuffering(t *testing.T) {

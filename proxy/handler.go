@@ -126,13 +126,7 @@ var (
 	// Header names in fasthttp's canonical form, so SetCanonical can skip
 	// normalising them on every request.
 	hdrRequestID    = []byte("X-Request-Id")
-	hdrXFF          = []byte("X-Forwarded-For")
-	hdrXFProto      = []byte("X-Forwarded-Proto")
-	hdrXFHost       = []byte("X-Forwarded-Host")
-	hdrXRealIP      = []byte("X-Real-Ip")
 	hdrConnection   = []byte("Connection")
-	strHTTP         = []byte("http")
-	strHTTPS        = []byte("https")
 	hopByHopHeaders = []string{"Connection", "Keep-Alive", "Proxy-Connection", "TE", "Trailer", "Upgrade", "Proxy-Authorization", "Proxy-Authenticate"}
 	// gatewayOnlyHeaders are removed from every client request: plugins set
 	// them for backends (bot score, mTLS subject, gateway identity).
@@ -435,15 +429,19 @@ func prepareUpstreamRequest(st *reqState, filtered bool) {
 	b = append(b, "\r\n"...)
 	keepProto := false
 	if st.hdrMask&hasForwarded != 0 || filtered {
-		keepProto = st.trustedPeer && len(h.PeekBytes(hdrXFProto)) > 0
-		h.DelBytes(hdrXFF)
-		h.DelBytes(hdrXRealIP)
-		h.DelBytes(hdrXFHost)
-		if !keepProto {
-			h.DelBytes(hdrXFProto)
+		present := forwardedHeaders.Present(h)
+		keepProto = st.trustedPeer && present&(1<<fwdProto) != 0
+		var keep uint64
+		if keepProto {
+			keep |= 1 << fwdProto
 		}
-		if st.ridGenerated {
-			h.DelBytes(hdrRequestID)
+		if !st.ridGenerated {
+			keep |= 1 << fwdRequestID
+		}
+		for m, i := present&^keep, 0; m != 0; m, i = m>>1, i+1 {
+			if m&1 != 0 {
+				h.DelBytes(forwardedHeaders.Name(i))
+			}
 		}
 	}
 	if !keepProto {
@@ -467,6 +465,18 @@ func prepareUpstreamRequest(st *reqState, filtered bool) {
 
 	h.SetNoDefaultContentType(true)
 }
+
+// forwardedHeaders are the headers the gateway writes itself (st.fwd), in
+// the order of the fwd* indexes.
+var forwardedHeaders = filters.NewHeaderNames("X-Forwarded-For", "X-Real-IP", "X-Forwarded-Host", "X-Forwarded-Proto", "X-Request-ID")
+
+const (
+	fwdFor = iota
+	fwdRealIP
+	fwdHost
+	fwdProto
+	fwdRequestID
+)
 
 // rewriteRequest prepares the request before the filter chain sees it:
 // hop-by-hop headers (and those named in Connection) are removed, so no

@@ -61,6 +61,7 @@ const (
 
 var (
 	headerBotScore      = []byte(HeaderBotScore)
+	botScoreHeader      = filters.NewHeaderNames(HeaderBotScore)
 	headerAcceptLang    = []byte("Accept-Language")
 	headerUserAgentLine = []byte("user-agent")
 )
@@ -187,7 +188,7 @@ func (f *Filter) Verifier() *Verifier { return f.verifier }
 // Access applies the lists and the score. It does not allocate.
 func (f *Filter) Access(c *filters.Ctx) filters.Verdict {
 	h := &c.RC.Request.Header
-	h.DelBytes(headerBotScore)
+	botScoreHeader.Del(h, 0)
 
 	if countUserAgents(h.RawHeaders()) > 1 {
 		return f.reject(c, 400, 0, msgMultipleUA)

@@ -30,7 +30,16 @@ const (
 	hdrAnonymous  = "X-Anonymous-Consumer"
 )
 
-var identityHeaders = [...]string{hdrConsumerID, hdrCustomID, hdrUsername, hdrCredential, hdrAnonymous}
+// identityHeaders holds them in canonical form, in this order.
+var identityHeaders = filters.NewHeaderNames(hdrConsumerID, hdrCustomID, hdrUsername, hdrCredential, hdrAnonymous)
+
+const (
+	iConsumerID = iota
+	iCustomID
+	iUsername
+	iCredential
+	iAnonymous
+)
 
 // Filter is one jwt plugin instance. It is safe for concurrent use. Close it
 // when the config that built it is retired (see Close).
@@ -130,9 +139,7 @@ func (f *Filter) Access(c *filters.Ctx) filters.Verdict {
 		return filters.Continue // already authenticated by an earlier plugin (Kong)
 	}
 	h := &rc.Request.Header
-	for _, name := range identityHeaders {
-		h.Del(name)
-	}
+	identityHeaders.Del(h, 0)
 	if !f.s.runOnPreflight && rc.IsOptions() {
 		return filters.Continue
 	}
@@ -179,20 +186,20 @@ func (f *Filter) accept(c *filters.Ctx, e *entry) filters.Verdict {
 func setIdentity(h *fasthttp.RequestHeader, co *filters.Consumer, credential string, anonymous bool) {
 	if co != nil {
 		if co.ID != "" {
-			h.Set(hdrConsumerID, co.ID)
+			identityHeaders.Set(h, iConsumerID, co.ID)
 		}
 		if co.CustomID != "" {
-			h.Set(hdrCustomID, co.CustomID)
+			identityHeaders.Set(h, iCustomID, co.CustomID)
 		}
 		if co.Username != "" {
-			h.Set(hdrUsername, co.Username)
+			identityHeaders.Set(h, iUsername, co.Username)
 		}
 	}
 	if credential != "" {
-		h.Set(hdrCredential, credential)
+		identityHeaders.Set(h, iCredential, credential)
 	}
 	if anonymous {
-		h.Set(hdrAnonymous, "true")
+		identityHeaders.Set(h, iAnonymous, "true")
 	}
 }
 

@@ -340,6 +340,7 @@ uri_param_names: [jwt, access_token]
 
 func TestIdentityHeadersAlwaysStripped(t *testing.T) {
 	env := testEnv(t)
+	identityHeaders := []string{hdrConsumerID, hdrCustomID, hdrUsername, hdrCredential, hdrAnonymous}
 	spoof := func(r *filtertest.Request) {
 		for _, h := range identityHeaders {
 			r.RC.Request.Header.Set(h, "spoofed")

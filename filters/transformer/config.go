@@ -153,6 +153,22 @@ func compile(cfg confnode.Node, c *Config) *Transformer {
 	t.hdr.add = valueOps(cfg.Field("add").Field("headers"), c.Add.Headers, true, owned)
 	t.hdr.append = valueOps(cfg.Field("append").Field("headers"), c.Append.Headers, true, owned)
 	t.hdr.owned = owned.list
+	t.hdr.removeNames = filters.NewHeaderNames(t.hdr.remove...)
+	t.hdr.ownedNames = filters.NewHeaderNames(t.hdr.owned...)
+	for _, ops := range [][]valueOp{t.hdr.replace, t.hdr.add, t.hdr.append} {
+		for i := range ops {
+			ops[i].key = fasthttp.AppendNormalizedHeaderKey(nil, ops[i].name)
+		}
+	}
+	for i := range t.hdr.add {
+		a := &t.hdr.add[i]
+		for _, o := range t.hdr.replace {
+			a.mayExist = a.mayExist || strings.EqualFold(o.name, a.name)
+		}
+		for _, o := range t.hdr.add[:i] {
+			a.mayExist = a.mayExist || strings.EqualFold(o.name, a.name)
+		}
+	}
 	bind := append([]string(nil), owned.list...)
 
 	// Query string.

@@ -39,10 +39,14 @@ type rename struct {
 
 // valueOp is a compiled "name:value" entry.
 type valueOp struct {
-	name  string
-	tpl   *template.Template
-	lit   []byte // the value when the template has no variables
-	isLit bool
+	name string
+	key  []byte // header ops: the name in canonical form
+	// mayExist (add ops) is set when a replace or an earlier add op has the
+	// same name: only then can the header exist when the op runs.
+	mayExist bool
+	tpl      *template.Template
+	lit      []byte // the value when the template has no variables
+	isLit    bool
 }
 
 type ops struct {
@@ -53,6 +57,9 @@ type ops struct {
 	append  []valueOp
 	// owned are the names in replace/add/append: client copies are removed.
 	owned []string
+	// removeNames and ownedNames are remove and owned in canonical form
+	// (headers only).
+	removeNames, ownedNames filters.HeaderNames
 }
 
 func (o *ops) empty() bool {
@@ -138,9 +145,7 @@ func (t *Transformer) Access(c *filters.Ctx) filters.Verdict {
 
 func (t *Transformer) headers(c *filters.Ctx, buf []byte) []byte {
 	h := &c.RC.Request.Header
-	for _, name := range t.hdr.remove {
-		h.Del(name)
-	}
+	t.hdr.removeNames.Del(h, 0)
 	for _, r := range t.hdr.rename {
 		vals := h.PeekAll(r.from)
 		if len(vals) == 0 {
@@ -170,9 +175,7 @@ func (t *Transformer) headers(c *filters.Ctx, buf []byte) []byte {
 			present |= 1 << i
 		}
 	}
-	for _, name := range t.hdr.owned {
-		h.Del(name)
-	}
+	t.hdr.ownedNames.Del(h, 0)
 	var v []byte
 	var ok bool
 	for i := range t.hdr.replace {
@@ -181,16 +184,18 @@ func (t *Transformer) headers(c *filters.Ctx, buf []byte) []byte {
 		}
 		op := &t.hdr.replace[i]
 		if buf, v, ok = t.render(buf, op, c, true); ok {
-			h.SetBytesV(op.name, v)
+			h.SetCanonical(op.key, v)
 		}
 	}
 	for i := range t.hdr.add {
 		op := &t.hdr.add[i]
-		if len(h.PeekAll(op.name)) > 0 {
-			continue // set by replace or an earlier add
+		// The client's copy is gone (owned); only a replace or an earlier
+		// add can have set it.
+		if op.mayExist && len(h.PeekAll(op.name)) > 0 {
+			continue
 		}
 		if buf, v, ok = t.render(buf, op, c, true); ok {
-			h.SetBytesV(op.name, v)
+			h.SetCanonical(op.key, v)
 		}
 	}
 	for i := range t.hdr.append {
