@@ -143,3 +143,20 @@ func TestGatewayPathAllocs(t *testing.T) {
 	}
 	st.reset()
 }
+
+// TestRequestID: the request ID's counter is the %016x of the counter.
+func TestRequestID(t *testing.T) {
+	ridCounter.Store(0x0123456789abcdee)
+	id := string(appendRequestID(nil))
+	if want := string(ridPrefix[:]) + "-0123456789abcdef"; id != want {
+		t.Fatalf("request id %q, want %q", id, want)
+	}
+}
+
+func BenchmarkRequestID(b *testing.B) {
+	buf := make([]byte, 0, 64)
+	b.ReportAllocs()
+	for b.Loop() {
+		buf = appendRequestID(buf[:0])
+	}
+}
