@@ -126,10 +126,10 @@ type Service struct {
 	// server name (default: system roots, the target's host).
 	TLS tlsconf.UpstreamTLS `yaml:"tls"`
 	// ResponseBuffering reads each upstream response whole before sending
-	// it (default false: responses are streamed). For APIs whose responses
-	// are small it is faster (no stream wrapper per response; measured
-	// +16% req/s in peerbench); a response over MaxResponseSize then fails
-	// with 502, so leave it off for services that serve large downloads.
+	// it (default false: a response of known length up to 16 KiB is read
+	// whole anyway, anything else is streamed; see upstream.Target.Do). A
+	// response over MaxResponseSize then fails with 502, so leave it off
+	// for services that serve large downloads.
 	ResponseBuffering bool `yaml:"response_buffering"`
 	// MaxResponseSize bounds buffered responses (default 16m).
 	MaxResponseSize confnode.Size `yaml:"max_response_size"`
