@@ -432,6 +432,7 @@ func (f *Filter) verify(c *filters.Ctx, raw []byte, now int64) (*entry, reason, 
 	copy(data, raw)
 	copy(data[len(raw):], t.Payload)
 	e.token, e.claims = data[:len(raw):len(raw)], data[len(raw):]
+	e.members = jose.NewIndex(e.claims)
 	ttl := f.s.cacheMaxTTL
 	if e.hasExp {
 		ttl = min(ttl, time.Duration(e.exp+f.s.leeway-now)*time.Second)

@@ -102,3 +102,23 @@ func FuzzJSON(f *testing.F) {
 		}
 	})
 }
+
+// FuzzIndexLookup checks Index.Lookup against Lookup: for any object
+// ValidObject accepts and any path, both find the same value and kind.
+func FuzzIndexLookup(f *testing.F) {
+	obj := `{"sub":"u1","a.b":1,"a":{"b":2,"c":{"d":[1,2]}},"realm_access":{"roles":["x","y"]},"e\u0073c":"v","n":null,"x.y":{"z":3}}`
+	for _, p := range []string{"sub", "a.b", "a.c.d", "a.c", "realm_access.roles", "esc", "n", "x.y.z", "x.y", "missing", "a.", ".a", ""} {
+		f.Add([]byte(obj), p)
+	}
+	f.Add([]byte(`{}`), "a")
+	f.Fuzz(func(t *testing.T, data []byte, path string) {
+		if ValidObject(data) != nil {
+			return
+		}
+		v1, k1 := Lookup(data, path)
+		v2, k2 := NewIndex(data).Lookup(path)
+		if k1 != k2 || !bytes.Equal(v1, v2) {
+			t.Fatalf("Lookup(%q, %q) = %q %v, Index.Lookup = %q %v", data, path, v1, k1, v2, k2)
+		}
+	})
+}

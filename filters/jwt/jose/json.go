@@ -3,6 +3,7 @@ package jose
 import (
 	"bytes"
 	"errors"
+	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
 )
@@ -626,10 +627,6 @@ func Lookup(obj []byte, path string) ([]byte, Kind) {
 	// One pass: a member named path wins; members named like a dotted
 	// prefix of path and holding objects are remembered, shortest first
 	// (names are unique, so one per prefix length).
-	type cand struct {
-		dot int
-		v   []byte
-	}
 	var cands [8]cand
 	n := 0
 	var it Members
@@ -645,17 +642,80 @@ func Lookup(obj []byte, path string) ([]byte, Kind) {
 			n++
 		}
 	}
-	for i := 1; i < n; i++ { // few candidates: insertion sort by dot position
+	return descend(cands[:n], path)
+}
+
+// cand is an object member named like a prefix of a dotted path, up to the
+// dot at dot.
+type cand struct {
+	dot int
+	v   []byte
+}
+
+// descend looks up the rest of path in each candidate object, shortest
+// prefix first.
+func descend(cands []cand, path string) ([]byte, Kind) {
+	for i := 1; i < len(cands); i++ { // few candidates: insertion sort by dot position
 		for j := i; j > 0 && cands[j].dot < cands[j-1].dot; j-- {
 			cands[j], cands[j-1] = cands[j-1], cands[j]
 		}
 	}
-	for _, c := range cands[:n] {
+	for _, c := range cands {
 		if v, k := Lookup(c.v, path[c.dot+1:]); k != Invalid {
 			return v, k
 		}
 	}
 	return nil, Invalid
+}
+
+// IndexedMember is one member of an object: its raw name with the quotes
+// (see StringEqual), its raw value and the value's kind.
+type IndexedMember struct {
+	Name, Value []byte
+	Kind        Kind
+}
+
+// Index holds the top-level members of an object, for repeated lookups
+// without parsing the object again.
+type Index []IndexedMember
+
+// NewIndex indexes obj, a JSON object that passed ValidObject.
+func NewIndex(obj []byte) Index {
+	var it Members
+	n := 0
+	for it.Reset(obj); it.Next(); {
+		n++
+	}
+	x := make(Index, 0, n)
+	for it.Reset(obj); it.Next(); {
+		x = append(x, IndexedMember{it.Name, it.Value, it.Kind})
+	}
+	return x
+}
+
+// Lookup is Lookup on the object x indexes: its top level is read from
+// the index, nested objects are parsed as Lookup does.
+func (x Index) Lookup(path string) ([]byte, Kind) {
+	for i := range x {
+		if StringEqual(x[i].Name, path) {
+			return x[i].Value, x[i].Kind
+		}
+	}
+	if strings.IndexByte(path, '.') < 0 {
+		return nil, Invalid
+	}
+	var cands [8]cand
+	n := 0
+	for i := range x {
+		if x[i].Kind != Object || n == len(cands) {
+			continue
+		}
+		if dot := dottedPrefix(x[i].Name, path); dot > 0 {
+			cands[n] = cand{dot, x[i].Value}
+			n++
+		}
+	}
+	return descend(cands[:n], path)
 }
 
 // dottedPrefix returns i when the raw name decodes to path[:i] and path[i]
