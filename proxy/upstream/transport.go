@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"net"
 	"sync"
 	"time"
 
@@ -81,14 +82,9 @@ func roundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, resp *fasthttp.Re
 		return false, err
 	}
 	conn := cc.Conn()
-	dc, _ := conn.(*deadline.Conn) // plain-text targets (see Registry.client)
-	if hc.WriteTimeout > 0 {
-		if dc != nil {
-			dc.SetWriteTimeout(hc.WriteTimeout)
-		} else if err = conn.SetWriteDeadline(time.Now().Add(hc.WriteTimeout)); err != nil {
-			hc.CloseConn(cc)
-			return true, err
-		}
+	if err = armTimeout(conn, hc.WriteTimeout, false); err != nil {
+		hc.CloseConn(cc)
+		return true, err
 	}
 	bw := hc.AcquireWriter(conn)
 	err = writeRequest(bw, req, extra)
@@ -103,13 +99,9 @@ func roundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, resp *fasthttp.Re
 		}
 		return true, err
 	}
-	if hc.ReadTimeout > 0 {
-		if dc != nil {
-			dc.SetReadTimeout(hc.ReadTimeout)
-		} else if err = conn.SetReadDeadline(time.Now().Add(hc.ReadTimeout)); err != nil {
-			hc.CloseConn(cc)
-			return true, err
-		}
+	if err = armTimeout(conn, hc.ReadTimeout, true); err != nil {
+		hc.CloseConn(cc)
+		return true, err
 	}
 	if hc.DisableHeaderNamesNormalizing {
 		resp.Header.DisableNormalizing()
@@ -141,6 +133,27 @@ func roundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, resp *fasthttp.Re
 		hc.ReleaseConn(cc)
 	}
 	return false, nil
+}
+
+// armTimeout sets conn's read or write deadline d from now (none for d <=
+// 0). Plain-text targets' connections are deadline.Conns (see
+// Registry.client), armed with one monotonic clock read.
+func armTimeout(conn net.Conn, d time.Duration, read bool) error {
+	if d <= 0 {
+		return nil
+	}
+	if dc, ok := conn.(*deadline.Conn); ok {
+		if read {
+			dc.SetReadTimeout(d)
+		} else {
+			dc.SetWriteTimeout(d)
+		}
+		return nil
+	}
+	if read {
+		return conn.SetReadDeadline(time.Now().Add(d))
+	}
+	return conn.SetWriteDeadline(time.Now().Add(d))
 }
 
 // smallResponse is the largest body of known length a streaming service's
