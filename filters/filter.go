@@ -12,6 +12,12 @@
 // Filters are built once per config load by a Plugin's New function and are
 // then immutable: they are called concurrently from many goroutines and must
 // not allocate or lock globally on the request path.
+//
+// Two helpers keep filters cheap and correct on the request path: URI is the
+// only way a filter parses the request URI (it keeps the gateway's
+// normalised path as it is; TestFiltersUseCtxURI enforces it), and
+// HeaderNames looks for, removes or sets a fixed set of request headers
+// without fasthttp re-normalising their names on every call.
 package filters
 
 import (
