@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
@@ -645,5 +646,60 @@ plugins:
 		if !strings.HasPrefix(out, "HTTP/1.1 200") || json.Unmarshal([]byte(body), &e) != nil || e.URI != tc.want {
 			t.Errorf("%s: want upstream URI %q, got:\n%s", tc.target, tc.want, out)
 		}
+	}
+}
+
+// TestUpstreamBreaksOffMidBody: an upstream that closes before the body it
+// announced is complete. A body read whole (small, or a buffering service)
+// becomes a 502 with the JSON body; a streamed one has sent its head
+// already, so the client gets fewer bytes than announced and a closed
+// connection, never a response that looks whole. The gateway goes on
+// serving.
+func TestUpstreamBreaksOffMidBody(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func(c net.Conn) {
+				defer c.Close()
+				line, _ := bufio.NewReader(c).ReadString('\n')
+				n := 100 // announced; half is sent
+				if strings.Contains(line, "/big") {
+					n = 200 << 10
+				}
+				fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", n, strings.Repeat("z", n/2))
+			}(c)
+		}
+	}()
+	good := startBackend(t, "good")
+	g := startGateway(t, `
+services:
+  - {name: cut, targets: ["`+ln.Addr().String()+`"]}
+  - {name: cutbuf, targets: ["`+ln.Addr().String()+`"], response_buffering: true}
+  - {name: good, targets: ["@B1@"]}
+routes:
+  - {name: cut, paths: ["/cut"], service: cut}
+  - {name: cutbuf, paths: ["/buf"], service: cutbuf}
+  - {name: good, paths: ["/good"], service: good}
+`, good)
+	for _, p := range []string{"/cut/small", "/buf/small", "/buf/big"} {
+		if r := do(t, "GET", g.url+p, nil, nil); r.status != 502 || !bytes.Contains(r.body, []byte(`"message"`)) {
+			t.Errorf("%s: want 502 JSON, got %d %s", p, r.status, r.body)
+		}
+	}
+	out := raw(t, g.Addr().String(), "GET /cut/big HTTP/1.1\r\nHost: x\r\n\r\n")
+	head, body, _ := strings.Cut(out, "\r\n\r\n")
+	if !strings.HasPrefix(head, "HTTP/1.1 200") || !strings.Contains(head, "Content-Length: 204800") || len(body) >= 200<<10 {
+		t.Errorf("streamed body cut short: head %q, %d body bytes", head, len(body))
+	}
+	if r := do(t, "GET", g.url+"/good", nil, nil); r.status != 200 {
+		t.Errorf("after the broken upstream: %d", r.status)
 	}
 }
