@@ -268,6 +268,10 @@ func (g *Gateway) newServer(cfg *config.Config) *fasthttp.Server {
 		SecureErrorLogMessage:        true,
 		NoDefaultContentType:         true,
 		DisableKeepalive:             false,
+		// DisableHeaderNamesNormalizing stays off: header names are stored
+		// in canonical form, which case-insensitive matching relies on
+		// (filters.HeaderNames compares bytes; TestStripPathAndIdentityHeaders
+		// sends spoofed identity headers in other letter cases).
 		// TCP keep-alive is on already: Go's listener enables it (15 s) on
 		// every accepted connection; fasthttp's own switch would not see
 		// through the deadline wrapper.
