@@ -703,3 +703,43 @@ routes:
 		t.Errorf("after the broken upstream: %d", r.status)
 	}
 }
+
+// TestStreamedResponseTrailers: the trailer fields of a chunked upstream
+// response reach the client after the last chunk.
+func TestStreamedResponseTrailers(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func(c net.Conn) {
+				defer c.Close()
+				br := bufio.NewReader(c)
+				for {
+					l, err := br.ReadString('\n')
+					if err != nil {
+						return
+					}
+					if l == "\r\n" {
+						break
+					}
+				}
+				c.Write([]byte("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-Sum\r\nContent-Type: text/plain\r\n\r\n5\r\nhello\r\n0\r\nX-Sum: 42\r\n\r\n"))
+			}(c)
+		}
+	}()
+	g := startGateway(t, `
+services: [{name: t, targets: ["`+ln.Addr().String()+`"]}]
+routes: [{name: t, paths: ["/"], service: t}]
+`)
+	out := raw(t, g.Addr().String(), "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+	if !strings.HasPrefix(out, "HTTP/1.1 200") || !strings.HasSuffix(out, "5\r\nhello\r\n0\r\nX-Sum: 42\r\n\r\n") {
+		t.Errorf("chunked response with a trailer:\n%q", out)
+	}
+}

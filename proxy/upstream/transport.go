@@ -223,7 +223,7 @@ func readResponse(hc *fasthttp.HostClient, br *bufio.Reader, req *fasthttp.Reque
 		return nil, err
 	}
 	sb := streamPool.Get().(*streamBody)
-	sb.up, sb.r = up, up.BodyStream()
+	sb.up, sb.r, sb.resp = up, up.BodyStream(), resp
 	resp.SetBodyStream(sb, cl)
 	return sb, nil
 }
@@ -236,6 +236,7 @@ var errTooManyInterim = errors.New("upstream: too many interim (1xx) responses")
 // client went away mid-body, the upstream broke off).
 type streamBody struct {
 	up      *fasthttp.Response
+	resp    *fasthttp.Response // the response the stream is the body of
 	r       io.Reader
 	eof     bool
 	hc      *fasthttp.HostClient
@@ -247,10 +248,22 @@ var streamPool = sync.Pool{New: func() any { return new(streamBody) }}
 
 func (s *streamBody) Read(p []byte) (int, error) {
 	n, err := s.r.Read(p)
-	if err == io.EOF {
+	if err == io.EOF && !s.eof {
 		s.eof = true
+		s.copyTrailers()
 	}
 	return n, err
+}
+
+// copyTrailers hands the trailer fields of a chunked body, which
+// fasthttp's stream read into its own Response, to the response being
+// written, before the server writes its trailer section.
+func (s *streamBody) copyTrailers() {
+	for _, k := range s.up.Header.PeekTrailerKeys() {
+		if v := s.up.Header.PeekBytes(k); v != nil && s.resp.Header.AddTrailerBytes(k) == nil {
+			s.resp.Header.SetBytesKV(k, v)
+		}
+	}
 }
 
 // CloseWithError releases the upstream connection (to the pool only after
