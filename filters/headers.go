@@ -49,6 +49,19 @@ func (n *HeaderNames) mayHave(l int) bool {
 	return n.lens[l/64]&(1<<(l%64)) != 0
 }
 
+// Has reports whether name (as stored: canonical) is one of n.
+func (n *HeaderNames) Has(name []byte) bool {
+	if !n.mayHave(len(name)) {
+		return false
+	}
+	for _, x := range n.names {
+		if string(x) == string(name) {
+			return true
+		}
+	}
+	return false
+}
+
 // Present returns which of the names h holds: bit i for name i (the first
 // 64 names).
 func (n *HeaderNames) Present(h *fasthttp.RequestHeader) uint64 {

@@ -147,6 +147,7 @@ type credential struct {
 // settings is the checked, defaulted config.
 type settings struct {
 	uriParams, cookies, headers []string
+	headerNames                 filters.HeaderNames // headers in canonical form
 	keyClaim                    string
 	requireExp, requireNbf      bool
 	claimOrder                  []string // claims_to_verify order, for error bodies
@@ -206,6 +207,7 @@ func check(cfg confnode.Node, env *filters.Env) (*settings, bool) {
 	if cfg.Field("header_names").Present() {
 		s.headers = c.HeaderNames
 	}
+	s.headerNames = filters.NewHeaderNames(s.headers...)
 	for _, group := range []struct {
 		field string
 		names []string

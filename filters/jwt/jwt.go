@@ -219,8 +219,9 @@ func (f *Filter) stillValid(e *entry, now int64) bool {
 // 1 (tok is the token; identical copies count once, as in Kong) or 2 (two
 // different tokens).
 func (f *Filter) findToken(rc *fasthttp.RequestCtx) (tok []byte, n int) {
-	for _, name := range f.s.headers {
-		for _, v := range rc.Request.Header.PeekAll(name) {
+	// One pass over the headers (PeekAll per name would re-normalise it).
+	for k, v := range rc.Request.Header.All() {
+		if f.s.headerNames.Has(k) {
 			if t := bearer(v); len(t) > 0 {
 				tok, n = addToken(tok, n, t)
 			}
@@ -231,7 +232,9 @@ func (f *Filter) findToken(rc *fasthttp.RequestCtx) (tok []byte, n int) {
 			tok, n = addToken(tok, n, v)
 		}
 	}
-	if len(f.s.uriParams) > 0 {
+	// The URI is parsed only when the request line has a query (the
+	// gateway keeps it in step with any URI a filter edited).
+	if len(f.s.uriParams) > 0 && bytes.IndexByte(rc.Request.Header.RequestURI(), '?') >= 0 {
 		for k, v := range filters.URI(rc).QueryArgs().All() {
 			if len(v) == 0 {
 				continue
