@@ -148,7 +148,7 @@ plugins:
 		t.Errorf("filter-set forwarded headers: %v", e.Headers)
 	}
 	// An untrusted client's own copies of every one of them are replaced.
-	out := rawFrom(t, "127.0.0.2", g.Addr().String(), "GET /x HTTP/1.1\r\nHost: h.example\r\nX-Forwarded-Host: evil\r\nX-Forwarded-Proto: https\r\nx-real-ip: 6.6.6.6\r\nX-FORWARDED-FOR: 6.6.6.6\r\nX-Request-Id: spoofed\r\nConnection: close\r\n\r\n")
+	out := rawFrom(t, "127.0.0.2", g.Addr().String(), "GET /x HTTP/1.1\r\nHost: h.example\r\nX-Forwarded-Host: evil\r\nX-Forwarded-Proto: https\r\nx-real-ip: 6.6.6.6\r\nX-FORWARDED-FOR: 6.6.6.6\r\nX-Request-Id: spoofed\r\nte: trailers\r\nPROXY-CONNECTION: x\r\nx-bot-score: 0\r\nX-Gateway-identity: forged\r\nConnection: close\r\n\r\n")
 	_, rb, _ := strings.Cut(out, "\r\n\r\n")
 	var e3 echo
 	if err := json.Unmarshal([]byte(rb), &e3); err != nil {
@@ -161,6 +161,11 @@ plugins:
 	}
 	if rid := e3.Headers["X-Request-Id"]; rid == "" || strings.Contains(rid, "spoofed") {
 		t.Errorf("untrusted raw request: X-Request-Id %q", rid)
+	}
+	for _, k := range []string{"Te", "Proxy-Connection", "X-Bot-Score", "X-Gateway-Identity"} {
+		if v, ok := e3.Headers[k]; ok {
+			t.Errorf("untrusted raw request: %s: %q forwarded", k, v)
+		}
 	}
 
 	// Response hop-by-hop headers are not passed back.
