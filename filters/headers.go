@@ -36,12 +36,6 @@ func NewHeaderNames(names ...string) HeaderNames {
 	return n
 }
 
-// Len returns the number of names.
-func (n *HeaderNames) Len() int { return len(n.names) }
-
-// Name returns name i in canonical form.
-func (n *HeaderNames) Name(i int) []byte { return n.names[i] }
-
 func (n *HeaderNames) mayHave(l int) bool {
 	if l >= 128 {
 		return n.long
@@ -88,12 +82,22 @@ func (n *HeaderNames) present(h *fasthttp.RequestHeader, off int) uint64 {
 // whose bit is set in keep.
 func (n *HeaderNames) Del(h *fasthttp.RequestHeader, keep uint64) {
 	for off := 0; off < len(n.names); off += 64 {
-		for m, i := n.present(h, off)&^keep, off; m != 0; m, i = m>>1, i+1 {
-			if m&1 != 0 {
-				h.DelBytes(n.names[i])
-			}
-		}
+		n.delBits(h, off, n.present(h, off)&^keep)
 		keep = 0
+	}
+}
+
+// DelPresent removes the headers whose bits are set in m, a result of
+// Present (or part of one): no second pass over the headers.
+func (n *HeaderNames) DelPresent(h *fasthttp.RequestHeader, m uint64) {
+	n.delBits(h, 0, m)
+}
+
+func (n *HeaderNames) delBits(h *fasthttp.RequestHeader, off int, m uint64) {
+	for i := off; m != 0; m, i = m>>1, i+1 {
+		if m&1 != 0 {
+			h.DelBytes(n.names[i])
+		}
 	}
 }
 

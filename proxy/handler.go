@@ -127,10 +127,10 @@ var (
 	// normalising them on every request.
 	hdrRequestID    = []byte("X-Request-Id")
 	hdrConnection   = []byte("Connection")
-	hopByHopHeaders = []string{"Connection", "Keep-Alive", "Proxy-Connection", "TE", "Trailer", "Upgrade", "Proxy-Authorization", "Proxy-Authenticate"}
+	hopByHopHeaders = filters.NewHeaderNames("Connection", "Keep-Alive", "Proxy-Connection", "TE", "Trailer", "Upgrade", "Proxy-Authorization", "Proxy-Authenticate")
 	// gatewayOnlyHeaders are removed from every client request: plugins set
 	// them for backends (bot score, mTLS subject, gateway identity).
-	gatewayOnlyHeaders = []string{"X-Bot-Score", "X-Client-Cert-Subject", "X-Gateway-Identity"}
+	gatewayOnlyHeaders = filters.NewHeaderNames("X-Bot-Score", "X-Client-Cert-Subject", "X-Gateway-Identity")
 )
 
 // handle is the fasthttp handler of the public listener.
@@ -438,11 +438,7 @@ func prepareUpstreamRequest(st *reqState, filtered bool) {
 		if !st.ridGenerated {
 			keep |= 1 << fwdRequestID
 		}
-		for m, i := present&^keep, 0; m != 0; m, i = m>>1, i+1 {
-			if m&1 != 0 {
-				h.DelBytes(forwardedHeaders.Name(i))
-			}
-		}
+		forwardedHeaders.DelPresent(h, present&^keep)
 	}
 	if !keepProto {
 		if c.RC.IsTLS() {
@@ -498,9 +494,7 @@ func rewriteRequest(st *reqState, r *route, query []byte) {
 		h.DelBytes(hdrConnection)
 	}
 	if st.hdrMask&hasHopByHop != 0 {
-		for _, name := range hopByHopHeaders {
-			h.Del(name)
-		}
+		hopByHopHeaders.Del(h, 0)
 	}
 	// A client's X-Request-ID that was not kept is not shown to filters.
 	if st.hdrMask&hasForwarded != 0 && st.ridGenerated {
@@ -508,9 +502,7 @@ func rewriteRequest(st *reqState, r *route, query []byte) {
 	}
 	// Headers only the gateway may set, whatever plugins the route runs.
 	if st.hdrMask&hasGatewayOnly != 0 {
-		for _, name := range gatewayOnlyHeaders {
-			h.Del(name)
-		}
+		gatewayOnlyHeaders.Del(h, 0)
 	}
 	p := st.path
 	if r.stripPath {
