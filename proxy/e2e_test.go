@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
@@ -16,6 +15,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/edgeguard/edgeguard/proxy/upstream/upstreamtest"
 )
 
 const twoRoutes = `
@@ -149,10 +150,9 @@ plugins:
 	}
 	// An untrusted client's own copies of every one of them are replaced.
 	out := rawFrom(t, "127.0.0.2", g.Addr().String(), "GET /x HTTP/1.1\r\nHost: h.example\r\nX-Forwarded-Host: evil\r\nX-Forwarded-Proto: https\r\nx-real-ip: 6.6.6.6\r\nX-FORWARDED-FOR: 6.6.6.6\r\nX-Request-Id: spoofed\r\nte: trailers\r\nPROXY-CONNECTION: x\r\nx-bot-score: 0\r\nX-Gateway-identity: forged\r\nConnection: close\r\n\r\n")
-	_, rb, _ := strings.Cut(out, "\r\n\r\n")
-	var e3 echo
-	if err := json.Unmarshal([]byte(rb), &e3); err != nil {
-		t.Fatalf("%v:\n%s", err, out)
+	e3, ok := rawEcho(out)
+	if !ok {
+		t.Fatalf("no echo in:\n%s", out)
 	}
 	for k, want := range map[string]string{"X-Forwarded-Host": "h.example", "X-Forwarded-Proto": "http", "X-Real-Ip": "127.0.0.2", "X-Forwarded-For": "127.0.0.2"} {
 		if e3.Headers[k] != want {
@@ -545,10 +545,9 @@ plugins:
 	}
 	// Spoofed copies in any letter case, sent twice, are gone too.
 	out := raw(t, g.Addr().String(), "GET /api/x HTTP/1.1\r\nHost: h\r\nx-user-id: admin\r\nX-USER-ID: root\r\nx-client-ip: 6.6.6.6\r\nConnection: close\r\n\r\n")
-	_, body, _ := strings.Cut(out, "\r\n\r\n")
-	var e2 echo
-	if err := json.Unmarshal([]byte(body), &e2); err != nil {
-		t.Fatalf("%v:\n%s", err, out)
+	e2, ok := rawEcho(out)
+	if !ok {
+		t.Fatalf("no echo in:\n%s", out)
 	}
 	if _, ok := e2.Headers["X-User-Id"]; ok || e2.Headers["X-Client-Ip"] != "127.0.0.1" {
 		t.Errorf("raw spoofed identity headers: %v", e2.Headers)
@@ -646,9 +645,7 @@ plugins:
 	}
 	for _, tc := range cases {
 		out := raw(t, addr, "GET "+tc.target+" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-		var e echo
-		_, body, _ := strings.Cut(out, "\r\n\r\n")
-		if !strings.HasPrefix(out, "HTTP/1.1 200") || json.Unmarshal([]byte(body), &e) != nil || e.URI != tc.want {
+		if e, ok := rawEcho(out); !strings.HasPrefix(out, "HTTP/1.1 200") || !ok || e.URI != tc.want {
 			t.Errorf("%s: want upstream URI %q, got:\n%s", tc.target, tc.want, out)
 		}
 	}
@@ -661,33 +658,18 @@ plugins:
 // connection, never a response that looks whole. The gateway goes on
 // serving.
 func TestUpstreamBreaksOffMidBody(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func(c net.Conn) {
-				defer c.Close()
-				line, _ := bufio.NewReader(c).ReadString('\n')
-				n := 100 // announced; half is sent
-				if strings.Contains(line, "/big") {
-					n = 200 << 10
-				}
-				fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", n, strings.Repeat("z", n/2))
-			}(c)
+	cut, _ := upstreamtest.OneShot(t, func(line string) string {
+		n := 100 // announced; half is sent
+		if strings.Contains(line, "/big") {
+			n = 200 << 10
 		}
-	}()
+		return fmt.Sprintf("HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", n, strings.Repeat("z", n/2))
+	})
 	good := startBackend(t, "good")
 	g := startGateway(t, `
 services:
-  - {name: cut, targets: ["`+ln.Addr().String()+`"]}
-  - {name: cutbuf, targets: ["`+ln.Addr().String()+`"], response_buffering: true}
+  - {name: cut, targets: ["`+cut+`"]}
+  - {name: cutbuf, targets: ["`+cut+`"], response_buffering: true}
   - {name: good, targets: ["@B1@"]}
 routes:
   - {name: cut, paths: ["/cut"], service: cut}
@@ -712,35 +694,11 @@ routes:
 // TestStreamedResponseTrailers: the trailer fields of a chunked upstream
 // response reach the client after the last chunk.
 func TestStreamedResponseTrailers(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func(c net.Conn) {
-				defer c.Close()
-				br := bufio.NewReader(c)
-				for {
-					l, err := br.ReadString('\n')
-					if err != nil {
-						return
-					}
-					if l == "\r\n" {
-						break
-					}
-				}
-				c.Write([]byte("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-Sum\r\nContent-Type: text/plain\r\n\r\n5\r\nhello\r\n0\r\nX-Sum: 42\r\n\r\n"))
-			}(c)
-		}
-	}()
+	addr, _ := upstreamtest.OneShot(t, func(string) string {
+		return "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-Sum\r\nContent-Type: text/plain\r\n\r\n5\r\nhello\r\n0\r\nX-Sum: 42\r\n\r\n"
+	})
 	g := startGateway(t, `
-services: [{name: t, targets: ["`+ln.Addr().String()+`"]}]
+services: [{name: t, targets: ["`+addr+`"]}]
 routes: [{name: t, paths: ["/"], service: t}]
 `)
 	out := raw(t, g.Addr().String(), "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")

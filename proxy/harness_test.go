@@ -240,6 +240,13 @@ func do(t testing.TB, method, url string, hdr map[string]string, body io.Reader)
 	return resp{res.StatusCode, res.Header, b}
 }
 
+// rawEcho decodes the echo backend's JSON body from a raw response.
+func rawEcho(out string) (echo, bool) {
+	var e echo
+	_, body, _ := strings.Cut(out, "\r\n\r\n")
+	return e, json.Unmarshal([]byte(body), &e) == nil
+}
+
 // raw sends bytes over a new TCP connection and returns everything the
 // gateway answered until it closed the connection or went quiet.
 func raw(t testing.TB, addr string, req string) string {

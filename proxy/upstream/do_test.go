@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/edgeguard/edgeguard/proxy/upstream/upstreamtest"
 )
 
 // oneShotBackend answers one request per connection and then closes it
@@ -18,35 +20,16 @@ import (
 // keep-alive timeout is shorter than the gateway's does. It counts the
 // requests it reads by method.
 func oneShotBackend(t *testing.T) (addr string, gets, posts *atomic.Int32) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
 	gets, posts = new(atomic.Int32), new(atomic.Int32)
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func(c net.Conn) {
-				defer c.Close()
-				line, err := bufio.NewReader(c).ReadString('\n')
-				if err != nil {
-					return
-				}
-				if strings.HasPrefix(line, "POST") {
-					posts.Add(1)
-				} else {
-					gets.Add(1)
-				}
-				time.Sleep(time.Millisecond) // let the rest of the request arrive
-				c.Write([]byte("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"))
-			}(c)
+	addr, _ = upstreamtest.OneShot(t, func(line string) string {
+		if strings.HasPrefix(line, "POST") {
+			posts.Add(1)
+		} else {
+			gets.Add(1)
 		}
-	}()
-	return ln.Addr().String(), gets, posts
+		return "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+	})
+	return addr, gets, posts
 }
 
 // TestDoRetriesIdempotent: Target.Do, like HostClient.Do, sends an
@@ -263,32 +246,14 @@ func TestStreamedResponseReusesConnection(t *testing.T) {
 // (no length, not chunked) streams to its end, and its connection is not
 // handed back to the pool: the next exchange opens a new one and succeeds.
 func TestCloseDelimitedResponse(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
 	body := strings.Repeat("y", 40<<10)
-	var accepted atomic.Int32
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			accepted.Add(1)
-			go func(c net.Conn) {
-				defer c.Close()
-				bufio.NewReader(c).ReadString('\n')
-				time.Sleep(time.Millisecond)
-				c.Write([]byte("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\n" + body))
-			}(c)
-		}
-	}()
+	addr, accepted := upstreamtest.OneShot(t, func(string) string {
+		return "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\n" + body
+	})
 	for _, buffered := range []bool{false, true} {
 		s := Settings{ConnectTimeout: time.Second, ReadTimeout: 2 * time.Second, WriteTimeout: 2 * time.Second, MaxConns: 4,
 			KeepAlive: time.Minute, BufferResponses: buffered, MaxResponseSize: 1 << 20}
-		tg := NewRegistry().NewService("c", []string{ln.Addr().String()}, s).Targets[0]
+		tg := NewRegistry().NewService("c", []string{addr}, s).Targets[0]
 		for i := range 3 {
 			req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
 			req.SetRequestURI("/")
