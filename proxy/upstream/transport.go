@@ -116,8 +116,8 @@ func roundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, resp *fasthttp.Re
 	}
 	closeConn := req.ConnectionClose() || resp.ConnectionClose()
 	if streamed != nil {
-		streamed.hc, streamed.br = hc, br
 		streamed.release = func(reuse bool) { // one closure per streamed response
+			hc.ReleaseReader(br)
 			if reuse && !closeConn {
 				hc.ReleaseConn(cc)
 			} else {
@@ -223,7 +223,7 @@ func readResponse(hc *fasthttp.HostClient, br *bufio.Reader, req *fasthttp.Reque
 		return nil, err
 	}
 	sb := streamPool.Get().(*streamBody)
-	sb.up, sb.r, sb.resp = up, up.BodyStream(), resp
+	sb.up, sb.resp = up, resp
 	resp.SetBodyStream(sb, cl)
 	return sb, nil
 }
@@ -235,19 +235,16 @@ var errTooManyInterim = errors.New("upstream: too many interim (1xx) responses")
 // to its end and the server closes the stream, or is closed otherwise (the
 // client went away mid-body, the upstream broke off).
 type streamBody struct {
-	up      *fasthttp.Response
+	up      *fasthttp.Response // holds fasthttp's stream
 	resp    *fasthttp.Response // the response the stream is the body of
-	r       io.Reader
 	eof     bool
-	hc      *fasthttp.HostClient
-	br      *bufio.Reader
-	release func(reuse bool)
+	release func(reuse bool) // hands back the reader and the connection
 }
 
 var streamPool = sync.Pool{New: func() any { return new(streamBody) }}
 
 func (s *streamBody) Read(p []byte) (int, error) {
-	n, err := s.r.Read(p)
+	n, err := s.up.BodyStream().Read(p)
 	if err == io.EOF && !s.eof {
 		s.eof = true
 		s.copyTrailers()
@@ -276,7 +273,6 @@ func (s *streamBody) CloseWithError(err error) error {
 	}
 	s.up.ResetBody() // closes and releases fasthttp's stream
 	fasthttp.ReleaseResponse(s.up)
-	s.hc.ReleaseReader(s.br)
 	s.release(s.eof)
 	*s = streamBody{}
 	streamPool.Put(s)
