@@ -462,16 +462,14 @@ func prepareUpstreamRequest(st *reqState, filtered bool) {
 	h.SetNoDefaultContentType(true)
 }
 
-// forwardedHeaders are the headers the gateway writes itself (st.fwd), in
-// the order of the fwd* indexes.
+// forwardedHeaders are the headers the gateway writes itself (st.fwd);
+// fwdProto and fwdRequestID are the bits of the two a trusted peer's copy
+// of may be kept.
 var forwardedHeaders = filters.NewHeaderNames("X-Forwarded-For", "X-Real-IP", "X-Forwarded-Host", "X-Forwarded-Proto", "X-Request-ID")
 
 const (
-	fwdFor = iota
-	fwdRealIP
-	fwdHost
-	fwdProto
-	fwdRequestID
+	fwdProto     = 3
+	fwdRequestID = 4
 )
 
 // rewriteRequest prepares the request before the filter chain sees it:
