@@ -268,6 +268,9 @@ func (g *Gateway) newServer(cfg *config.Config) *fasthttp.Server {
 		SecureErrorLogMessage:        true,
 		NoDefaultContentType:         true,
 		DisableKeepalive:             false,
+		// The handler takes the request's start time itself, with one
+		// clock reading where the server's time.Now makes two (startTime).
+		LazyRequestTime: true,
 		// DisableHeaderNamesNormalizing stays off: header names are stored
 		// in canonical form, which case-insensitive matching relies on
 		// (filters.HeaderNames compares bytes; TestStripPathAndIdentityHeaders

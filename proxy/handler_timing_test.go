@@ -2,7 +2,10 @@ package proxy
 
 import (
 	"bufio"
+	"fmt"
 	"log/slog"
+	"math"
+	"math/rand/v2"
 	"net"
 	"strings"
 	"testing"
@@ -150,6 +153,23 @@ func TestRequestID(t *testing.T) {
 	id := string(appendRequestID(nil))
 	if want := string(ridPrefix[:]) + "-0123456789abcdef"; id != want {
 		t.Fatalf("request id %q, want %q", id, want)
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := 0; i < 100000; i++ {
+		n := rng.Uint64()
+		switch i {
+		case 0:
+			n = 0
+		case 1:
+			n = math.MaxUint64
+		case 2:
+			n = 0xa9a9a9a99a9a9a9a
+		}
+		ridCounter.Store(n - 1)
+		id := string(appendRequestID(nil))
+		if want := fmt.Sprintf("%s-%016x", ridPrefix[:], n); id != want {
+			t.Fatalf("request id %q, want %q", id, want)
+		}
 	}
 }
 

@@ -33,6 +33,7 @@ package deadline
 
 import (
 	"net"
+	"net/netip"
 	"time"
 )
 
@@ -108,6 +109,22 @@ type Conn struct {
 	managed bool
 	phase   uint8
 	t       Timeouts
+	peer    netip.Addr // see Peer
+}
+
+// Peer returns the address of the remote end (IPv4-mapped addresses
+// unmapped; the zero Addr if it is not an IP address). It is parsed on
+// the first call and kept: the gateway reads it on every request, and
+// RemoteAddr is several dependent loads away (through the wrapped
+// connection's file descriptor), measured at ~100 ns a request under load.
+func (c *Conn) Peer() netip.Addr {
+	if !c.peer.IsValid() {
+		if a, ok := c.Conn.RemoteAddr().(*net.TCPAddr); ok {
+			ip, _ := netip.AddrFromSlice(a.IP)
+			c.peer = ip.Unmap()
+		}
+	}
+	return c.peer
 }
 
 // Wrap returns c with deadlines coalesced within slack.
@@ -136,17 +153,6 @@ func (c *Conn) SetDeadline(t time.Time) error {
 func (c *Conn) SetReadDeadline(t time.Time) error {
 	c.wantR = fromTime(t)
 	return nil
-}
-
-// SetReadTimeout records a read deadline d from now (one monotonic clock
-// read; SetReadDeadline(time.Now().Add(d)) makes two and converts).
-func (c *Conn) SetReadTimeout(d time.Duration) {
-	c.wantR = now() + int64(d)
-}
-
-// SetWriteTimeout records a write deadline d from now.
-func (c *Conn) SetWriteTimeout(d time.Duration) {
-	c.wantW = now() + int64(d)
 }
 
 // SetWriteDeadline records t for the next Write.

@@ -264,22 +264,40 @@ func BenchmarkDeadlines(b *testing.B) {
 	}
 }
 
-// TestSetTimeout: SetReadTimeout and SetWriteTimeout arm the deadline the
-// duration from now, as SetReadDeadline(time.Now().Add(d)) would.
-func TestSetTimeout(t *testing.T) {
-	inner := &countingConn{}
-	c := Wrap(inner, time.Millisecond)
-	before := time.Now()
-	c.SetReadTimeout(10 * time.Second)
-	c.SetWriteTimeout(20 * time.Second)
-	after := time.Now()
-	buf := make([]byte, 1)
-	c.Read(buf)
-	c.Write(buf)
-	if len(inner.reads) != 1 || inner.reads[0].Before(before.Add(10*time.Second)) || inner.reads[0].After(after.Add(10*time.Second)) {
-		t.Fatalf("read deadline %v, want 10s after %v", inner.reads, before)
-	}
-	if len(inner.writes) != 1 || inner.writes[0].Before(before.Add(20*time.Second)) || inner.writes[0].After(after.Add(20*time.Second)) {
-		t.Fatalf("write deadline %v, want 20s after %v", inner.writes, before)
+// TestPeer checks the cached peer address against the connection's own, over
+// IPv4 and IPv6 loopback.
+func TestPeer(t *testing.T) {
+	for _, network := range []string{"tcp4", "tcp6"} {
+		ln, err := net.Listen(network, map[string]string{"tcp4": "127.0.0.1:0", "tcp6": "[::1]:0"}[network])
+		if err != nil {
+			t.Logf("%s: %v (skipped)", network, err)
+			continue
+		}
+		accepted := make(chan net.Conn, 1)
+		go func() {
+			c, err := Listener{Listener: ln, Slack: time.Millisecond, Timeouts: Timeouts{Read: time.Second}}.Accept()
+			if err != nil {
+				close(accepted)
+				return
+			}
+			accepted <- c
+		}()
+		client, err := net.Dial(network, ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		server, ok := <-accepted
+		if !ok {
+			t.Fatal("accept failed")
+		}
+		want := client.LocalAddr().(*net.TCPAddr).AddrPort().Addr()
+		for range 2 { // parsed once, then kept
+			if got := server.(*Conn).Peer(); got != want {
+				t.Errorf("%s: Peer() = %v, want %v", network, got, want)
+			}
+		}
+		client.Close()
+		server.Close()
+		ln.Close()
 	}
 }

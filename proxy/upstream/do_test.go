@@ -57,7 +57,7 @@ func testDoRetries(t *testing.T, buffered bool) {
 		if method == "POST" {
 			req.SetBodyString("payload")
 		}
-		err := tg.Do(req, resp, nil)
+		err := tg.Do(req, resp, nil, time.Now())
 		if err == nil {
 			if body := readBody(resp); body != "ok" {
 				t.Fatalf("%s: body %q", method, body)
@@ -110,17 +110,22 @@ func TestDoRequestHead(t *testing.T) {
 		s := Settings{ConnectTimeout: time.Second, ReadTimeout: 2 * time.Second, WriteTimeout: 2 * time.Second, MaxConns: 4,
 			KeepAlive: time.Minute, BufferResponses: buffered, MaxResponseSize: 1 << 20}
 		tg := NewRegistry().NewService("h", []string{ln.Addr().String()}, s).Targets[0]
-		for _, method := range []string{"GET", "POST", "DELETE"} {
+		// PATCH sends a body larger than what is copied after the head.
+		bigBody := strings.Repeat("0123456789abcdef", inlineBody/16+64)
+		for _, method := range []string{"GET", "POST", "DELETE", "PATCH"} {
 			req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
 			req.Header.SetMethod(method)
 			req.SetRequestURI("/p/a%2Bb?q=1")
 			req.Header.SetHost("backend.internal")
 			req.UseHostHeader = true
 			req.Header.Set("X-Own", "1")
-			if method == "POST" {
+			switch method {
+			case "POST":
 				req.SetBodyString("hello")
+			case "PATCH":
+				req.SetBodyString(bigBody)
 			}
-			if err := tg.Do(req, resp, []byte("X-Forwarded-For: 192.0.2.1\r\nX-Request-Id: abc\r\n")); err != nil {
+			if err := tg.Do(req, resp, []byte("X-Forwarded-For: 192.0.2.1\r\nX-Request-Id: abc\r\n"), time.Time{}); err != nil {
 				t.Fatalf("buffered=%v %s: %v", buffered, method, err)
 			}
 			got := readBody(resp)
@@ -130,9 +135,11 @@ func TestDoRequestHead(t *testing.T) {
 				wantLine = "POST /p/a%2Bb?q=1 host=backend.internal len=5 body=hello\n"
 			case "GET":
 				wantLine = "GET /p/a%2Bb?q=1 host=backend.internal len=-2 body=\n"
+			case "PATCH":
+				wantLine = fmt.Sprintf("PATCH /p/a%%2Bb?q=1 host=backend.internal len=%d body=%s\n", len(bigBody), bigBody)
 			}
 			if !strings.HasPrefix(got, wantLine) {
-				t.Errorf("buffered=%v %s: request line %q, want %q", buffered, method, strings.SplitAfter(got, "\n")[0], wantLine)
+				t.Errorf("buffered=%v %s: request line %.200q, want %.200q", buffered, method, strings.SplitAfter(got, "\n")[0], wantLine)
 			}
 			for _, h := range []string{"X-Own=1\n", "X-Forwarded-For=192.0.2.1\n", "X-Request-Id=abc\n"} {
 				if strings.Count(got, h) != 1 {
@@ -193,7 +200,7 @@ func TestStreamedResponseReusesConnection(t *testing.T) {
 		req.SetRequestURI(path)
 		req.Header.SetHost("b")
 		req.UseHostHeader = true
-		if err := tg.Do(req, resp, nil); err != nil {
+		if err := tg.Do(req, resp, nil, time.Now()); err != nil {
 			t.Fatal(err)
 		}
 		if err := read(resp); err != nil {
@@ -259,7 +266,7 @@ func TestCloseDelimitedResponse(t *testing.T) {
 			req.SetRequestURI("/")
 			req.Header.SetHost("b")
 			req.UseHostHeader = true
-			if err := tg.Do(req, resp, nil); err != nil {
+			if err := tg.Do(req, resp, nil, time.Now()); err != nil {
 				t.Fatalf("buffered=%v exchange %d: %v", buffered, i, err)
 			}
 			if got := readBody(resp); got != body {
@@ -271,5 +278,64 @@ func TestCloseDelimitedResponse(t *testing.T) {
 	}
 	if n := accepted.Load(); n != 6 {
 		t.Fatalf("6 close-delimited exchanges used %d connections", n)
+	}
+}
+
+// TestReadTimeoutAfterLongWrite: the read timeout counts from the end of
+// the request's write, not from when Do was called. The upstream reads
+// nothing for longer than the read timeout, so writing a body larger than
+// the socket buffers waits that long; it then reads it all and answers at
+// once.
+func TestReadTimeoutAfterLongWrite(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	const size = 32 << 20
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		c.(*net.TCPConn).SetReadBuffer(64 << 10)
+		time.Sleep(1500 * time.Millisecond)
+		br := bufio.NewReader(c)
+		for { // the head
+			line, err := br.ReadString('\n')
+			if err != nil {
+				return
+			}
+			if line == "\r\n" {
+				break
+			}
+		}
+		if _, err := io.CopyN(io.Discard, br, size); err != nil {
+			return
+		}
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+	}()
+	addr := ln.Addr().String()
+	s := Settings{ConnectTimeout: time.Second, ReadTimeout: time.Second, WriteTimeout: 10 * time.Second, MaxConns: 1,
+		KeepAlive: time.Minute, BufferResponses: true, MaxResponseSize: 1 << 20}
+	tg := NewRegistry().NewService("slow-reader", []string{addr}, s).Targets[0]
+	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(req)
+	defer fasthttp.ReleaseResponse(resp)
+	req.Header.SetMethod("POST")
+	req.SetRequestURI("/upload")
+	req.Header.SetHost(addr)
+	req.UseHostHeader = true
+	req.SetBody(make([]byte, size))
+	start := time.Now()
+	if err := tg.Do(req, resp, nil, start); err != nil {
+		t.Fatalf("Do after %v: %v (the read deadline must count from the end of the write)", time.Since(start).Round(time.Millisecond), err)
+	}
+	if took := time.Since(start); took < s.ReadTimeout {
+		t.Logf("the write did not wait (%v): socket buffers larger than the body; nothing tested", took)
+	}
+	if got := readBody(resp); got != "ok" {
+		t.Fatalf("body %q", got)
 	}
 }

@@ -49,7 +49,7 @@ func TestHTTPSTarget(t *testing.T) {
 		defer fasthttp.ReleaseResponse(resp)
 		req.SetRequestURI("/x")
 		req.Header.SetHost("127.0.0.1")
-		err := svc.Targets[0].Do(req, resp, nil)
+		err := svc.Targets[0].Do(req, resp, nil, time.Now())
 		return string(resp.Body()), err
 	}
 	r := NewRegistry()

@@ -45,7 +45,7 @@ func BenchmarkDo(b *testing.B) {
 					req.Header.Set("User-Agent", "bench")
 					var err error
 					if mode == "Target.Do" {
-						err = tg.Do(&req, &resp, extra)
+						err = tg.Do(&req, &resp, extra, time.Now())
 					} else {
 						setHeaderLines(&req.Header, extra)
 						err = tg.Client.Do(&req, &resp)
