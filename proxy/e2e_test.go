@@ -706,3 +706,54 @@ routes: [{name: t, paths: ["/"], service: t}]
 		t.Errorf("chunked response with a trailer:\n%q", out)
 	}
 }
+
+// TestUpstreamHost: the upstream gets the target's address as its Host, or
+// the client's with preserve_host, exactly once; for requests read whole
+// and for streamed (chunked) uploads, and when a refused target makes the
+// request go to the next one.
+func TestUpstreamHost(t *testing.T) {
+	b := startBackend(t, "api")
+	g := startGateway(t, `
+services:
+  - {name: api, targets: ["@B1@"]}
+  - {name: two, targets: ["127.0.0.1:1", "@B1@"], retries: 1}
+routes:
+  - {name: api, paths: ["/a"], service: api}
+  - {name: keep, paths: ["/k"], service: api, preserve_host: true}
+  - {name: two, paths: ["/t"], service: two}
+`, b)
+	upload := func() io.Reader { // no length: sent chunked, and streamed on
+		return io.MultiReader(strings.NewReader(strings.Repeat("u", 1<<20)))
+	}
+	for _, tc := range []struct {
+		path, want string
+		upload     bool
+	}{
+		{"/a/x", b.addr, false},
+		{"/a/x", b.addr, true},
+		{"/k/x", "client.example", false},
+		{"/k/x", "client.example", true},
+		{"/t/1", b.addr, false},
+		{"/t/2", b.addr, false},
+		{"/t/3", b.addr, true},
+		{"/t/4", b.addr, true},
+	} {
+		method, body := "GET", io.Reader(nil)
+		if tc.upload {
+			method, body = "POST", upload()
+		}
+		r := do(t, method, g.url+tc.path, map[string]string{"Host": "client.example"}, body)
+		e := r.echo(t)
+		if r.status != 200 || e.Headers["Host"] != tc.want {
+			t.Errorf("%s %s: status %d, upstream Host %q, want %q", method, tc.path, r.status, e.Headers["Host"], tc.want)
+		}
+		if tc.upload && (!e.Chunked || e.BodyLen != 1<<20) {
+			t.Errorf("%s %s: upload chunked=%v len=%d", method, tc.path, e.Chunked, e.BodyLen)
+		}
+	}
+	// Some of the requests to "two" went to the refused target first.
+	m := string(do(t, "GET", g.admin+"/metrics", nil, nil).body)
+	if !strings.Contains(m, `edgeguard_upstream_errors_total{service="two",reason="connection_refused"}`) {
+		t.Errorf("no request tried the refused target:\n%s", m)
+	}
+}

@@ -46,6 +46,8 @@ type reqState struct {
 	// peer is the TCP peer; trustedPeer whether it is a trusted proxy.
 	peer        netip.Addr
 	trustedPeer bool
+	// start is Ctx.Start on deadline.Now's clock.
+	start int64
 }
 
 var statePool = sync.Pool{New: func() any {
@@ -69,6 +71,7 @@ func (s *reqState) reset() {
 	s.fwd = s.fwd[:0]
 	s.ridGenerated = false
 	s.peer, s.trustedPeer = netip.Addr{}, false
+	s.start = 0
 }
 
 // Request-id generation: a random per-process prefix plus a counter. IDs are
@@ -153,7 +156,7 @@ func (g *Gateway) handle(rc *fasthttp.RequestCtx) {
 	st := statePool.Get().(*reqState)
 	c := &st.Ctx
 	c.RC = rc
-	c.Start = startTime() // the server does not read the clock (LazyRequestTime)
+	c.Start, st.start = startTime() // the server does not read the clock (LazyRequestTime)
 	var r *route
 
 	g.serve(rt, st, rc, &r)
@@ -305,18 +308,20 @@ func (g *Gateway) forward(rt *runtime, st *reqState, r *route) {
 	clientClose := req.Header.ConnectionClose()
 	req.Header.ResetConnectionClose()
 	svc := r.service
-	// Times are offsets from c.Start on the monotonic clock: time.Since
-	// reads one clock where time.Now reads two (26 vs 48 ns here).
+	// Durations are measured on deadline.Now's clock from st.start: one
+	// clock reading each, and no time.Time arithmetic.
 	base := c.Start.UnixNano()
-	start := time.Since(c.Start)
+	now := deadline.Now()
+	start := time.Duration(now - st.start)
+	if !r.preserveHost {
+		req.Header.SetHost("") // Target.Do sends the target's address
+	}
 	for attempt := 0; ; attempt++ {
 		t := svc.Pick(base + int64(start))
 		st.target = t.Addr
-		if !r.preserveHost {
-			req.Header.SetHost(t.Addr)
-		}
-		err := t.Do(req, &rc.Response, st.fwd, c.Start.Add(start))
-		end := time.Since(c.Start)
+		err := t.Do(req, &rc.Response, st.fwd, now)
+		now = deadline.Now()
+		end := time.Duration(now - st.start)
 		c.UpstreamDur += end - start
 		start = end
 		if err == nil {
@@ -641,7 +646,7 @@ func (g *Gateway) logPhase(rt *runtime, st *reqState, r *route) {
 	// The one place the response gets its X-Request-ID, whoever produced it
 	// (upstream, a filter, the core); an upstream's own value is replaced.
 	rc.Response.Header.SetCanonical(hdrRequestID, c.RequestID)
-	total := time.Since(c.Start)
+	total := time.Duration(deadline.Now() - st.start)
 	status := rc.Response.StatusCode()
 	in := int64(rc.Request.Header.ContentLength())
 	if in < 0 {

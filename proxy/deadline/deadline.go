@@ -72,6 +72,17 @@ var epoch = time.Now()
 // time.Now makes two).
 func now() int64 { return int64(time.Since(epoch)) }
 
+// Now reads the clock deadlines are kept in: monotonic nanoseconds since
+// the package's epoch, one clock reading. Readings of it are compared and
+// added to without time.Time arithmetic (time.Time.Add is ~60 instructions).
+func Now() int64 { return now() }
+
+// FromTime converts t to Now's clock (its monotonic reading if it has one).
+func FromTime(t time.Time) int64 { return int64(t.Sub(epoch)) }
+
+// Time converts a reading of Now's clock to a time.Time.
+func Time(n int64) time.Time { return epoch.Add(time.Duration(n)) }
+
 // fromTime converts a deadline to the internal clock: 0 is no deadline, and
 // anything at or before epoch becomes 1 (already passed).
 func fromTime(t time.Time) int64 {
@@ -154,6 +165,12 @@ func (c *Conn) SetReadDeadline(t time.Time) error {
 	c.wantR = fromTime(t)
 	return nil
 }
+
+// SetReadDeadlineAt records a read deadline at n on Now's clock (0: none).
+func (c *Conn) SetReadDeadlineAt(n int64) { c.wantR = n }
+
+// SetWriteDeadlineAt records a write deadline at n on Now's clock (0: none).
+func (c *Conn) SetWriteDeadlineAt(n int64) { c.wantW = n }
 
 // SetWriteDeadline records t for the next Write.
 func (c *Conn) SetWriteDeadline(t time.Time) error {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/edgeguard/edgeguard/proxy/deadline"
 	"github.com/edgeguard/edgeguard/proxy/upstream/upstreamtest"
 )
 
@@ -57,7 +58,7 @@ func testDoRetries(t *testing.T, buffered bool) {
 		if method == "POST" {
 			req.SetBodyString("payload")
 		}
-		err := tg.Do(req, resp, nil, time.Now())
+		err := tg.Do(req, resp, nil, deadline.Now())
 		if err == nil {
 			if body := readBody(resp); body != "ok" {
 				t.Fatalf("%s: body %q", method, body)
@@ -125,7 +126,7 @@ func TestDoRequestHead(t *testing.T) {
 			case "PATCH":
 				req.SetBodyString(bigBody)
 			}
-			if err := tg.Do(req, resp, []byte("X-Forwarded-For: 192.0.2.1\r\nX-Request-Id: abc\r\n"), time.Time{}); err != nil {
+			if err := tg.Do(req, resp, []byte("X-Forwarded-For: 192.0.2.1\r\nX-Request-Id: abc\r\n"), 0); err != nil {
 				t.Fatalf("buffered=%v %s: %v", buffered, method, err)
 			}
 			got := readBody(resp)
@@ -200,7 +201,7 @@ func TestStreamedResponseReusesConnection(t *testing.T) {
 		req.SetRequestURI(path)
 		req.Header.SetHost("b")
 		req.UseHostHeader = true
-		if err := tg.Do(req, resp, nil, time.Now()); err != nil {
+		if err := tg.Do(req, resp, nil, deadline.Now()); err != nil {
 			t.Fatal(err)
 		}
 		if err := read(resp); err != nil {
@@ -266,7 +267,7 @@ func TestCloseDelimitedResponse(t *testing.T) {
 			req.SetRequestURI("/")
 			req.Header.SetHost("b")
 			req.UseHostHeader = true
-			if err := tg.Do(req, resp, nil, time.Now()); err != nil {
+			if err := tg.Do(req, resp, nil, deadline.Now()); err != nil {
 				t.Fatalf("buffered=%v exchange %d: %v", buffered, i, err)
 			}
 			if got := readBody(resp); got != body {
@@ -329,7 +330,7 @@ func TestReadTimeoutAfterLongWrite(t *testing.T) {
 	req.UseHostHeader = true
 	req.SetBody(make([]byte, size))
 	start := time.Now()
-	if err := tg.Do(req, resp, nil, start); err != nil {
+	if err := tg.Do(req, resp, nil, deadline.FromTime(start)); err != nil {
 		t.Fatalf("Do after %v: %v (the read deadline must count from the end of the write)", time.Since(start).Round(time.Millisecond), err)
 	}
 	if took := time.Since(start); took < s.ReadTimeout {

@@ -9,6 +9,8 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/edgeguard/edgeguard/proxy/deadline"
+
 	"github.com/edgeguard/edgeguard/tlsconf"
 	"github.com/edgeguard/edgeguard/tlsconf/tlstest"
 )
@@ -49,7 +51,7 @@ func TestHTTPSTarget(t *testing.T) {
 		defer fasthttp.ReleaseResponse(resp)
 		req.SetRequestURI("/x")
 		req.Header.SetHost("127.0.0.1")
-		err := svc.Targets[0].Do(req, resp, nil, time.Now())
+		err := svc.Targets[0].Do(req, resp, nil, deadline.Now())
 		return string(resp.Body()), err
 	}
 	r := NewRegistry()

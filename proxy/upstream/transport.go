@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/edgeguard/edgeguard/proxy/deadline"
 )
 
 // Do sends req to the target over a pooled connection, with the header lines
@@ -39,24 +41,33 @@ import (
 // upstream had closed is tried once more on another connection when the
 // request is idempotent and its body is not a stream.
 //
-// now is the time as the caller has just read it (with its monotonic
-// reading): the first attempt's write and read deadlines count from it
-// rather than from two more clock readings (two vDSO calls, ~50 ns a
-// request here). A zero now reads the clock.
-func (t *Target) Do(req *fasthttp.Request, resp *fasthttp.Response, extra []byte, now time.Time) error {
+// A request without a Host header is sent with the target's address as its
+// Host (the proxy empties the client's unless the route preserves it): the
+// line is written with the head, where setting the header would copy and
+// scrub the address on every request.
+//
+// now is the caller's reading of deadline.Now, just taken: the first
+// attempt's write and read deadlines count from it rather than from two
+// more clock readings (two vDSO calls, ~50 ns a request here). Zero reads
+// the clock.
+func (t *Target) Do(req *fasthttp.Request, resp *fasthttp.Response, extra []byte, now int64) error {
 	hc := t.Client
 	direct := !req.IsBodyStream() && len(req.Header.PeekTrailerKeys()) == 0
 	if !direct {
 		setHeaderLines(&req.Header, extra)
+		if len(req.Header.Host()) == 0 {
+			req.Header.SetHost(t.Addr)
+			defer req.Header.SetHost("") // the next target's Do may get the request
+		}
 	}
 	for attempt := 1; ; attempt++ {
 		var retry bool
 		var err error
-		if attempt > 1 || now.IsZero() {
-			now = time.Now()
+		if attempt > 1 || now == 0 {
+			now = deadline.Now()
 		}
 		if direct {
-			retry, err = roundTrip(hc, req, resp, extra, now)
+			retry, err = roundTrip(hc, req, resp, t.Addr, extra, now)
 		} else {
 			resp.StreamBody = hc.StreamResponseBody
 			retry, err = fasthttp.DefaultTransport.RoundTrip(hc, req, resp)
@@ -82,7 +93,7 @@ func idempotent(h *fasthttp.RequestHeader) bool {
 // request whose body is in memory: the same connection handling,
 // deadlines, retry answers and errors, with the request written by
 // writeRequest and the response read by readResponse.
-func roundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, resp *fasthttp.Response, extra []byte, now time.Time) (retry bool, err error) {
+func roundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, resp *fasthttp.Response, host string, extra []byte, now int64) (retry bool, err error) {
 	cc, err := hc.AcquireConn(0, req.ConnectionClose())
 	if err != nil {
 		return false, err
@@ -92,7 +103,7 @@ func roundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, resp *fasthttp.Re
 		hc.CloseConn(cc)
 		return true, err
 	}
-	if err = writeRequest(conn, req, extra); err != nil {
+	if err = writeRequest(conn, req, host, extra); err != nil {
 		hc.CloseConn(cc)
 		if x, ok := err.(interface{ Timeout() bool }); ok && x.Timeout() {
 			err = fasthttp.ErrTimeout
@@ -104,7 +115,7 @@ func roundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, resp *fasthttp.Re
 	// unless the upstream has stopped reading (and is then bounded by the
 	// write timeout); after a longer one the clock is read again.
 	if len(req.Body()) > hc.WriteBufferSize {
-		now = time.Now()
+		now = deadline.Now()
 	}
 	if err = armTimeout(conn, hc.ReadTimeout, true, now); err != nil {
 		hc.CloseConn(cc)
@@ -142,17 +153,27 @@ func roundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, resp *fasthttp.Re
 	return false, nil
 }
 
-// armTimeout sets conn's read or write deadline d after now (none for d <=
-// 0). Plain-text targets' connections are deadline.Conns (see
-// Registry.client), which only record it until the next Read or Write.
-func armTimeout(conn net.Conn, d time.Duration, read bool, now time.Time) error {
+// armTimeout sets conn's read or write deadline d after now, a reading of
+// deadline.Now (none for d <= 0). Plain-text targets' connections are
+// deadline.Conns (see Registry.client), which take it on their own clock
+// and only record it until the next Read or Write.
+func armTimeout(conn net.Conn, d time.Duration, read bool, now int64) error {
 	if d <= 0 {
 		return nil
 	}
-	if read {
-		return conn.SetReadDeadline(now.Add(d))
+	at := now + int64(d)
+	if dc, ok := conn.(*deadline.Conn); ok {
+		if read {
+			dc.SetReadDeadlineAt(at)
+		} else {
+			dc.SetWriteDeadlineAt(at)
+		}
+		return nil
 	}
-	return conn.SetWriteDeadline(now.Add(d))
+	if read {
+		return conn.SetReadDeadline(deadline.Time(at))
+	}
+	return conn.SetWriteDeadline(deadline.Time(at))
 }
 
 // smallResponse is the largest body of known length a streaming service's
@@ -281,12 +302,12 @@ func (s *streamBody) CloseWithError(err error) error {
 // writeRequest writes req (its body in memory) with extra before the blank
 // line that ends its head. The framing is Request.Write's: a body, or any
 // method but GET and HEAD, gets its Content-Length.
-func writeRequest(conn net.Conn, req *fasthttp.Request, extra []byte) error {
+func writeRequest(conn net.Conn, req *fasthttp.Request, host string, extra []byte) error {
 	h := &req.Header
-	// A filter may have parsed the URI (and edited it): the request line is
-	// then rebuilt from it, as Request.Write would; otherwise this is the
-	// line as the proxy set it.
-	h.SetRequestURIBytes(req.RequestURI())
+	// A filter may have parsed the URI (and edited it): RequestURI then
+	// sets the request line rebuilt from it, as Request.Write would;
+	// otherwise the line is the one the proxy set.
+	req.RequestURI()
 	body := req.Body()
 	if len(body) != 0 || !(h.IsGet() || h.IsHead()) {
 		h.SetContentLength(len(body))
@@ -301,7 +322,13 @@ func writeRequest(conn net.Conn, req *fasthttp.Request, extra []byte) error {
 	if len(b) < 4 {
 		return errShortHead
 	}
-	b = append(b[:len(b)-2], extra...)
+	b = b[:len(b)-2]
+	if len(h.Host()) == 0 {
+		b = append(b, "Host: "...)
+		b = append(b, host...)
+		b = append(b, "\r\n"...)
+	}
+	b = append(b, extra...)
 	b = append(b, "\r\n"...)
 	inline := len(body) <= inlineBody
 	if inline {

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/edgeguard/edgeguard/proxy/deadline"
 )
 
 // BenchmarkDo compares one proxied exchange over loopback (a fasthttp
@@ -45,7 +47,7 @@ func BenchmarkDo(b *testing.B) {
 					req.Header.Set("User-Agent", "bench")
 					var err error
 					if mode == "Target.Do" {
-						err = tg.Do(&req, &resp, extra, time.Now())
+						err = tg.Do(&req, &resp, extra, deadline.Now())
 					} else {
 						setHeaderLines(&req.Header, extra)
 						err = tg.Client.Do(&req, &resp)
