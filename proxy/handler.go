@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
@@ -436,7 +437,11 @@ func prepareUpstreamRequest(st *reqState, filtered bool) {
 		}
 	}
 	ip := len(b)
-	b = peer.AppendTo(b)
+	if dc := peerConn(c.RC); dc != nil && dc.Peer() == peer {
+		b = dc.AppendPeer(b) // formatted once per connection
+	} else {
+		b = peer.AppendTo(b)
+	}
 	ipEnd := len(b)
 	b = append(b, "\r\nX-Real-Ip: "...)
 	if c.ClientIP != peer {
@@ -578,17 +583,11 @@ func splitQuery(uri []byte) (path, query []byte) {
 	}
 	// A fragment is not part of a request target (RFC 9110 4.2.1); one sent
 	// anyway is dropped, from the path or the query.
-	for i, b := range uri {
-		if b == '?' {
-			query = uri[i+1:]
-			if j := indexByte(query, '#'); j >= 0 {
-				query = query[:j]
-			}
-			return uri[:i], query
-		}
-		if b == '#' {
-			return uri[:i], nil
-		}
+	if i := bytes.IndexByte(uri, '#'); i >= 0 {
+		uri = uri[:i]
+	}
+	if i := bytes.IndexByte(uri, '?'); i >= 0 {
+		return uri[:i], uri[i+1:]
 	}
 	return uri, nil
 }
@@ -603,16 +602,24 @@ func indexBytes(b []byte, s string) int {
 }
 
 func peerAddr(rc *fasthttp.RequestCtx) netip.Addr {
-	if dc, ok := rc.Conn().(*deadline.Conn); ok {
-		if p := dc.Peer(); p.IsValid() {
-			return p
-		}
+	if dc := peerConn(rc); dc != nil {
+		return dc.Peer()
 	}
 	if a, ok := rc.RemoteAddr().(*net.TCPAddr); ok {
 		ip, _ := netip.AddrFromSlice(a.IP)
 		return ip.Unmap()
 	}
 	return netip.IPv4Unspecified()
+}
+
+// peerConn returns rc's connection if it is a deadline.Conn from a TCP peer
+// (the plain-text listener's), which keeps the peer address parsed and
+// formatted; nil otherwise.
+func peerConn(rc *fasthttp.RequestCtx) *deadline.Conn {
+	if dc, ok := rc.Conn().(*deadline.Conn); ok && dc.Peer().IsValid() {
+		return dc
+	}
+	return nil
 }
 
 // coreReject writes a gateway-generated error: Kong's body

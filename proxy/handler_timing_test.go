@@ -180,3 +180,25 @@ func BenchmarkRequestID(b *testing.B) {
 		buf = appendRequestID(buf[:0])
 	}
 }
+
+// TestSplitQuery: path and query of a request target; a fragment is
+// dropped from either, an absolute-form target is reduced to its path.
+func TestSplitQuery(t *testing.T) {
+	for _, tc := range []struct{ uri, path, query string }{
+		{"/a", "/a", ""},
+		{"/a?b=1&c", "/a", "b=1&c"},
+		{"/a?", "/a", ""},
+		{"/a?b?c", "/a", "b?c"},
+		{"/a?b#c?d", "/a", "b"},
+		{"/a#b?c", "/a", ""},
+		{"/a#", "/a", ""},
+		{"http://h.example/x/y?q#f", "/x/y", "q"},
+		{"http://h.example", "/", ""},
+		{"*", "*", ""},
+	} {
+		p, q := splitQuery([]byte(tc.uri))
+		if string(p) != tc.path || string(q) != tc.query {
+			t.Errorf("splitQuery(%q) = %q, %q; want %q, %q", tc.uri, p, q, tc.path, tc.query)
+		}
+	}
+}

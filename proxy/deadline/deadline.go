@@ -121,6 +121,7 @@ type Conn struct {
 	phase   uint8
 	t       Timeouts
 	peer    netip.Addr // see Peer
+	peerTxt []byte     // see AppendPeer
 }
 
 // Peer returns the address of the remote end (IPv4-mapped addresses
@@ -136,6 +137,15 @@ func (c *Conn) Peer() netip.Addr {
 		}
 	}
 	return c.peer
+}
+
+// AppendPeer appends Peer's text form to dst, formatted on the first call
+// and kept (the gateway writes it into X-Forwarded-For on every request).
+func (c *Conn) AppendPeer(dst []byte) []byte {
+	if c.peerTxt == nil {
+		c.peerTxt = c.Peer().AppendTo(make([]byte, 0, len("255.255.255.255")))
+	}
+	return append(dst, c.peerTxt...)
 }
 
 // Wrap returns c with deadlines coalesced within slack.

@@ -264,8 +264,8 @@ func BenchmarkDeadlines(b *testing.B) {
 	}
 }
 
-// TestPeer checks the cached peer address against the connection's own, over
-// IPv4 and IPv6 loopback.
+// TestPeer checks the cached peer address and its text against the
+// connection's own, over IPv4 and IPv6 loopback.
 func TestPeer(t *testing.T) {
 	for _, network := range []string{"tcp4", "tcp6"} {
 		ln, err := net.Listen(network, map[string]string{"tcp4": "127.0.0.1:0", "tcp6": "[::1]:0"}[network])
@@ -294,6 +294,9 @@ func TestPeer(t *testing.T) {
 		for range 2 { // parsed once, then kept
 			if got := server.(*Conn).Peer(); got != want {
 				t.Errorf("%s: Peer() = %v, want %v", network, got, want)
+			}
+			if got := string(server.(*Conn).AppendPeer([]byte("for="))); got != "for="+want.String() {
+				t.Errorf("%s: AppendPeer = %q, want %q", network, got, "for="+want.String())
 			}
 		}
 		client.Close()
