@@ -47,8 +47,9 @@ type reqState struct {
 	// peer is the TCP peer; trustedPeer whether it is a trusted proxy.
 	peer        netip.Addr
 	trustedPeer bool
-	// start is Ctx.Start on deadline.Now's clock.
-	start int64
+	// start is Ctx.Start on deadline.Now's clock; now is forward's last
+	// reading of it (0: none).
+	start, now int64
 }
 
 var statePool = sync.Pool{New: func() any {
@@ -72,7 +73,7 @@ func (s *reqState) reset() {
 	s.fwd = s.fwd[:0]
 	s.ridGenerated = false
 	s.peer, s.trustedPeer = netip.Addr{}, false
-	s.start = 0
+	s.start, s.now = 0, 0
 }
 
 // Request-id generation: a random per-process prefix plus a counter. IDs are
@@ -322,6 +323,7 @@ func (g *Gateway) forward(rt *runtime, st *reqState, r *route) {
 		st.target = t.Addr
 		err := t.Do(req, &rc.Response, st.fwd, now)
 		now = deadline.Now()
+		st.now = now
 		end := time.Duration(now - st.start)
 		c.UpstreamDur += end - start
 		start = end
@@ -653,7 +655,16 @@ func (g *Gateway) logPhase(rt *runtime, st *reqState, r *route) {
 	// The one place the response gets its X-Request-ID, whoever produced it
 	// (upstream, a filter, the core); an upstream's own value is replaced.
 	rc.Response.Header.SetCanonical(hdrRequestID, c.RequestID)
-	total := time.Duration(deadline.Now() - st.start)
+	// The clock as forward read it after the upstream answered, unless
+	// response filters have run since (or nothing was forwarded).
+	now := st.now
+	if now == 0 || r == nil || r.hasResp {
+		now = deadline.Now()
+	}
+	total := time.Duration(now - st.start)
+	if dc := peerConn(rc); dc != nil {
+		dc.StartWrite(now) // the response's write timeout counts from here
+	}
 	status := rc.Response.StatusCode()
 	in := int64(rc.Request.Header.ContentLength())
 	if in < 0 {

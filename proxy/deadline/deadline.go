@@ -19,11 +19,14 @@
 // HTTP/1.1 connection itself, so that the server needs no deadline calls at
 // all: a new connection is reading a request (Timeouts.Read from accept);
 // the first Write after reading starts a response (Timeouts.Write from
-// then); the first Read after writing waits for the next request
-// (Timeouts.Idle), and its first byte starts reading that request
-// (Timeouts.Read from that byte). These are the semantics of fasthttp's
-// ReadTimeout, WriteTimeout and IdleTimeout, with two clock reads per request
-// instead of three, and without time.Time arithmetic.
+// then, or from the reading of the clock given to StartWrite); the first
+// Read after writing waits for the next request (Timeouts.Idle), and its
+// first byte starts reading that request (Timeouts.Read, counted from the
+// next Read, which comes at once when the request is incomplete: a request
+// that arrives whole needs no deadline, and no clock reading, of its own).
+// These are the semantics of fasthttp's ReadTimeout, WriteTimeout and
+// IdleTimeout, with one clock reading per request (the idle phase's) where
+// fasthttp makes three, and without time.Time arithmetic.
 //
 // The deferral assumes what fasthttp does: deadlines are set by the
 // goroutine that reads and writes the connection, never to interrupt a Read
@@ -108,6 +111,10 @@ const (
 	writing              // a response is being written
 	idle                 // waiting for the next request
 )
+
+// readPending is wantR in a reading phase whose deadline is set by its
+// next Read (Timeouts.Read from then).
+const readPending = -1
 
 // Conn is a net.Conn whose deadlines are applied lazily; see the package doc.
 // It is used by one goroutine at a time, as fasthttp uses its connections.
@@ -202,11 +209,16 @@ func (c *Conn) stale(want, have int64) bool {
 
 // Read arms the read deadline if it moved by the slack, then reads.
 func (c *Conn) Read(p []byte) (int, error) {
-	if c.managed && c.phase == writing {
-		c.phase = idle
-		c.wantR = 0
-		if c.t.Idle > 0 {
-			c.wantR = now() + int64(c.t.Idle)
+	if c.managed {
+		switch {
+		case c.phase == writing:
+			c.phase = idle
+			c.wantR = 0
+			if c.t.Idle > 0 {
+				c.wantR = now() + int64(c.t.Idle)
+			}
+		case c.wantR == readPending:
+			c.wantR = now() + int64(c.t.Read)
 		}
 	}
 	if c.stale(c.wantR, c.haveR) {
@@ -220,10 +232,25 @@ func (c *Conn) Read(p []byte) (int, error) {
 		c.phase = reading
 		c.wantR = 0
 		if c.t.Read > 0 {
-			c.wantR = now() + int64(c.t.Read)
+			c.wantR = readPending
 		}
 	}
 	return n, err
+}
+
+// StartWrite starts the writing phase of a connection that keeps its
+// Timeouts at n, a reading of Now the caller has just taken (the gateway's
+// log phase, right before the server writes the response), so that the
+// first Write need not read the clock. Other connections ignore it.
+func (c *Conn) StartWrite(n int64) {
+	if !c.managed || c.phase == writing {
+		return
+	}
+	c.phase = writing
+	c.wantW = 0
+	if c.t.Write > 0 {
+		c.wantW = n + int64(c.t.Write)
+	}
 }
 
 // Write arms the write deadline if it moved by the slack, then writes.

@@ -304,3 +304,43 @@ func TestPeer(t *testing.T) {
 		ln.Close()
 	}
 }
+
+// TestLazyPhaseClock: the read timeout of a request that did not arrive
+// whole counts from the Read after its first byte, and StartWrite's
+// reading of the clock, not the first Write's, starts the write timeout.
+func TestLazyPhaseClock(t *testing.T) {
+	inner := &countingConn{}
+	to := Timeouts{Read: time.Second, Write: 2 * time.Second, Idle: 3 * time.Second}
+	c := WrapServer(inner, time.Millisecond, to)
+	buf := make([]byte, 1)
+	c.Read(buf)
+	c.Write(buf)
+	c.Read(buf) // idle; its byte starts the next request
+	time.Sleep(50 * time.Millisecond)
+	before := time.Now()
+	c.Read(buf) // the request goes on: read timeout from here
+	if got := inner.reads[len(inner.reads)-1]; got.Before(before.Add(to.Read)) || got.After(before.Add(to.Read+200*time.Millisecond)) {
+		t.Fatalf("read deadline %v, want %v after %v", got, to.Read, before)
+	}
+
+	early := time.Now().Add(-500 * time.Millisecond)
+	c.StartWrite(FromTime(early))
+	c.Write(buf)
+	if got := inner.writes[len(inner.writes)-1]; !got.Equal(Time(FromTime(early) + int64(to.Write))) {
+		t.Fatalf("write deadline %v, want %v after StartWrite's %v", got, to.Write, early)
+	}
+	n := len(inner.writes)
+	c.Write(buf) // same phase: nothing re-armed
+	if len(inner.writes) != n {
+		t.Fatalf("second write of a response re-armed: %v", inner.writes[n:])
+	}
+
+	// A connection without Timeouts ignores StartWrite.
+	plain := &countingConn{}
+	p := Wrap(plain, time.Millisecond)
+	p.StartWrite(Now())
+	p.Write(buf)
+	if len(plain.writes) != 0 {
+		t.Fatalf("unmanaged connection armed %v", plain.writes)
+	}
+}
