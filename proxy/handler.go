@@ -50,6 +50,9 @@ type reqState struct {
 	// start is Ctx.Start on deadline.Now's clock; now is forward's last
 	// reading of it (0: none).
 	start, now int64
+	// conn is the client connection when it keeps its peer address and
+	// phase timeouts (peerConn), else nil.
+	conn *deadline.Conn
 }
 
 var statePool = sync.Pool{New: func() any {
@@ -74,6 +77,7 @@ func (s *reqState) reset() {
 	s.ridGenerated = false
 	s.peer, s.trustedPeer = netip.Addr{}, false
 	s.start, s.now = 0, 0
+	s.conn = nil
 }
 
 // Request-id generation: a random per-process prefix plus a counter. IDs are
@@ -176,7 +180,13 @@ func (g *Gateway) serve(rt *runtime, st *reqState, rc *fasthttp.RequestCtx, rp *
 	req := &rc.Request
 
 	// Client address: the TCP peer, or what trusted proxies say.
-	peer := peerAddr(rc)
+	st.conn = peerConn(rc)
+	var peer netip.Addr
+	if st.conn != nil {
+		peer = st.conn.Peer()
+	} else {
+		peer = peerAddr(rc)
+	}
 	trustedPeer := rt.resolver.Trusted(peer)
 	st.peer, st.trustedPeer = peer, trustedPeer
 	if trustedPeer {
@@ -439,8 +449,8 @@ func prepareUpstreamRequest(st *reqState, filtered bool) {
 		}
 	}
 	ip := len(b)
-	if dc := peerConn(c.RC); dc != nil && dc.Peer() == peer {
-		b = dc.AppendPeer(b) // formatted once per connection
+	if st.conn != nil {
+		b = st.conn.AppendPeer(b) // formatted once per connection
 	} else {
 		b = peer.AppendTo(b)
 	}
@@ -662,8 +672,8 @@ func (g *Gateway) logPhase(rt *runtime, st *reqState, r *route) {
 		now = deadline.Now()
 	}
 	total := time.Duration(now - st.start)
-	if dc := peerConn(rc); dc != nil {
-		dc.StartWrite(now) // the response's write timeout counts from here
+	if st.conn != nil {
+		st.conn.StartWrite(now) // the response's write timeout counts from here
 	}
 	status := rc.Response.StatusCode()
 	in := int64(rc.Request.Header.ContentLength())
