@@ -8,7 +8,7 @@ FUZZTIME ?= 30s
 RATE     ?= 2000
 DURATION ?= 10s
 
-.PHONY: build run test test-short bench fuzz lint loadtest peerbench tlsscan clean
+.PHONY: build run test test-short bench fuzz lint loadtest peerbench peerbench-tools tlsscan clean
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/edgeguard
@@ -45,8 +45,12 @@ lint:
 loadtest: build
 	$(GO) run ./bench/loadtest -bin $(BIN) -rate $(RATE) -duration $(DURATION)
 
-peerbench: build
+peerbench: build peerbench-tools
 	EXTRA_TARGETS=bench/peerbench ../shared/peerbench/run.sh
+
+# The reference proxy of bench/peerbench's naive-fwd target.
+peerbench-tools:
+	CGO_ENABLED=0 $(GO) build -trimpath -o bin/naivefwd ./bench/peerbench/naivefwd
 
 # sslscan (Debian package sslscan) against the HTTPS listener with the
 # default TLS settings; fails on any weak protocol or cipher and prints the scan.
