@@ -245,8 +245,11 @@ func (r *Registry) client(addr string, s Settings) *fasthttp.HostClient {
 		// fasthttp's own retry covers a kept-alive connection that the
 		// upstream closed, for idempotent requests.
 		MaxIdemponentCallAttempts: 2,
-		ReadBufferSize:            8192,
-		WriteBufferSize:           8192,
+		// ConnPoolStrategy stays FIFO: LIFO (nginx's order, no shift of
+		// the idle list per request) measured 0.93x the req/s of FIFO in
+		// an alternating A/B on one core (16 pairs, noisy host).
+		ReadBufferSize:  8192,
+		WriteBufferSize: 8192,
 	}
 	r.clients[k] = c
 	return c
