@@ -110,10 +110,11 @@ func roundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, resp *fasthttp.Re
 		}
 		return true, err
 	}
-	// The read timeout counts from the end of the write. A request that
-	// fits the write buffer went out in one write, which returns at once
-	// unless the upstream has stopped reading (and is then bounded by the
-	// write timeout); after a longer one the clock is read again.
+	// The read timeout counts from the end of the write. A request whose
+	// body is at most the write buffer size went out in one or two writes,
+	// which return at once unless the upstream has stopped reading (and are
+	// then bounded by the write timeout); after a larger one the clock is
+	// read again.
 	if len(req.Body()) > hc.WriteBufferSize {
 		now = deadline.Now()
 	}
