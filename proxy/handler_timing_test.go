@@ -202,3 +202,30 @@ func TestSplitQuery(t *testing.T) {
 		}
 	}
 }
+
+// FuzzSplitQuery compares splitQuery with the plain reading of RFC 9112's
+// request target it implements: the absolute form reduced to its path, then
+// everything from the first '#' dropped and the rest split at the first '?'.
+func FuzzSplitQuery(f *testing.F) {
+	for _, s := range []string{"/a?b#c", "/a#b?c", "http://h/x?y", "http://h", "/", "?", "#", "a://b/c?d#e"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, uri string) {
+		p, q := splitQuery([]byte(uri))
+		u := uri
+		if len(u) > 0 && u[0] != '/' {
+			if i := strings.Index(u, "://"); i > 0 {
+				if j := strings.IndexByte(u[i+3:], '/'); j >= 0 {
+					u = u[i+3+j:]
+				} else {
+					u = "/"
+				}
+			}
+		}
+		u, _, _ = strings.Cut(u, "#")
+		wantP, wantQ, _ := strings.Cut(u, "?")
+		if string(p) != wantP || string(q) != wantQ {
+			t.Fatalf("splitQuery(%q) = %q, %q; want %q, %q", uri, p, q, wantP, wantQ)
+		}
+	})
+}
