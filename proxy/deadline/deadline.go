@@ -1,5 +1,8 @@
 // Package deadline coalesces connection deadlines and, for the public
-// listeners, keeps the server's read, write and idle timeouts itself.
+// listeners, keeps the server's read, write and idle timeouts itself. Its
+// Conn also keeps the peer's address, parsed and formatted once (Peer,
+// AppendPeer), and Now is the monotonic clock the gateway measures requests
+// on.
 //
 // fasthttp arms a connection's deadlines up to five times per proxied
 // request (the server's idle, read and write timeouts; the upstream client's
@@ -121,7 +124,7 @@ const readPending = -1
 type Conn struct {
 	net.Conn
 	slack        int64
-	wantR, haveR int64 // internal clock; 0 = no deadline
+	wantR, haveR int64 // Now's clock; 0 = no deadline (wantR: or readPending)
 	wantW, haveW int64
 	// Phase tracking, when managed.
 	managed bool
