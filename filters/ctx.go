@@ -134,13 +134,27 @@ func (c *Ctx) Local() *Local {
 	return &c.locals[c.CurFilter]
 }
 
-// Reset clears c for reuse.
+// Reset clears c for reuse, keeping its buffers and scratch slots. Field by
+// field: assigning a Ctx literal measured 17.4 ns against 6.5 (it zeroes a
+// copy of the whole struct and moves it in with write barriers).
+// TestCtxReset fails for a field added here and forgotten.
 func (c *Ctx) Reset() {
-	scratch, rid, locals := c.Scratch[:0], c.RequestID[:0], c.locals
-	if locals != nil {
-		clear(locals[:c.nLocals])
+	if c.locals != nil {
+		clear(c.locals[:c.nLocals])
 	}
-	*c = Ctx{Scratch: scratch, RequestID: rid, locals: locals}
+	c.RC = nil
+	c.ClientIP = netip.Addr{}
+	c.RequestID = c.RequestID[:0]
+	c.Host, c.Path = nil, nil
+	c.Route, c.Service = "", ""
+	c.Consumer, c.Credential, c.Claims = nil, "", nil
+	c.Start, c.UpstreamDur = time.Time{}, 0
+	c.RejectedBy, c.RejectReason = "", ""
+	c.UpstreamStatus, c.UpstreamError = 0, ""
+	c.BodyLimit, c.BodyLimitBy = 0, ""
+	c.Scratch = c.Scratch[:0]
+	c.CurFilter, c.CurName = 0, ""
+	c.nLocals = 0
 }
 
 var ctxPool = sync.Pool{New: func() any {

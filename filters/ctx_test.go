@@ -53,3 +53,14 @@ func TestCtxReset(t *testing.T) {
 		}
 	}
 }
+
+func BenchmarkCtxReset(b *testing.B) {
+	c := AcquireCtx()
+	c.CurFilter = 2
+	c.Local().N[0] = 1
+	b.ReportAllocs()
+	for b.Loop() {
+		c.Route, c.Start, c.nLocals = "r", time.Unix(1, 0), 3
+		c.Reset()
+	}
+}
