@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bytes"
+	"crypto/tls"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
@@ -624,11 +625,15 @@ func peerAddr(rc *fasthttp.RequestCtx) netip.Addr {
 	return netip.IPv4Unspecified()
 }
 
-// peerConn returns rc's connection if it is a deadline.Conn from a TCP peer
-// (the plain-text listener's), which keeps the peer address parsed and
-// formatted; nil otherwise.
+// peerConn returns the deadline.Conn under rc's connection (the public
+// listeners', plain or under TLS), which keeps the peer address parsed and
+// formatted and the phase timeouts; nil for any other connection.
 func peerConn(rc *fasthttp.RequestCtx) *deadline.Conn {
-	if dc, ok := rc.Conn().(*deadline.Conn); ok && dc.Peer().IsValid() {
+	c := rc.Conn()
+	if tc, ok := c.(*tls.Conn); ok {
+		c = tc.NetConn()
+	}
+	if dc, ok := c.(*deadline.Conn); ok && dc.Peer().IsValid() {
 		return dc
 	}
 	return nil

@@ -122,7 +122,8 @@ func TestTLSEndToEnd(t *testing.T) {
 			t.Fatalf("HSTS %q", got)
 		}
 		ec := (resp{status: res.StatusCode, body: body}).echo(t)
-		if ec.Headers["X-Forwarded-Proto"] != "https" || ec.URI != "/v1/hello?x=1" {
+		if ec.Headers["X-Forwarded-Proto"] != "https" || ec.URI != "/v1/hello?x=1" ||
+			ec.Headers["X-Forwarded-For"] != "127.0.0.1" || ec.Headers["X-Real-Ip"] != "127.0.0.1" {
 			t.Fatalf("upstream saw %+v", ec)
 		}
 		if res.TLS.PeerCertificates[0].DNSNames[0] != "api.test" {
