@@ -182,12 +182,7 @@ func (g *Gateway) serve(rt *runtime, st *reqState, rc *fasthttp.RequestCtx, rp *
 
 	// Client address: the TCP peer, or what trusted proxies say.
 	st.conn = peerConn(rc)
-	var peer netip.Addr
-	if st.conn != nil {
-		peer = st.conn.Peer()
-	} else {
-		peer = peerAddr(rc)
-	}
+	peer := connPeer(rc, st.conn)
 	trustedPeer := rt.resolver.Trusted(peer)
 	st.peer, st.trustedPeer = peer, trustedPeer
 	if trustedPeer {
@@ -573,21 +568,12 @@ func rewriteRequest(st *reqState, r *route, query []byte) {
 	}
 }
 
-func indexByte(b []byte, c byte) int {
-	for i := range b {
-		if b[i] == c {
-			return i
-		}
-	}
-	return -1
-}
-
 func splitQuery(uri []byte) (path, query []byte) {
 	// absolute-form request targets are reduced to their path
 	if len(uri) > 0 && uri[0] != '/' {
-		if i := indexBytes(uri, "://"); i > 0 {
+		if i := bytes.Index(uri, []byte("://")); i > 0 {
 			rest := uri[i+3:]
-			if j := indexByte(rest, '/'); j >= 0 {
+			if j := bytes.IndexByte(rest, '/'); j >= 0 {
 				uri = rest[j:]
 			} else {
 				uri = []byte("/")
@@ -605,17 +591,12 @@ func splitQuery(uri []byte) (path, query []byte) {
 	return uri, nil
 }
 
-func indexBytes(b []byte, s string) int {
-	for i := 0; i+len(s) <= len(b); i++ {
-		if string(b[i:i+len(s)]) == s {
-			return i
-		}
-	}
-	return -1
-}
+// peerAddr returns the TCP peer's address of rc.
+func peerAddr(rc *fasthttp.RequestCtx) netip.Addr { return connPeer(rc, peerConn(rc)) }
 
-func peerAddr(rc *fasthttp.RequestCtx) netip.Addr {
-	if dc := peerConn(rc); dc != nil {
+// connPeer is peerAddr with rc's peerConn already looked up.
+func connPeer(rc *fasthttp.RequestCtx, dc *deadline.Conn) netip.Addr {
+	if dc != nil {
 		return dc.Peer()
 	}
 	if a, ok := rc.RemoteAddr().(*net.TCPAddr); ok {
@@ -848,7 +829,7 @@ var normalizeInto = pathnorm.Normalize
 
 // nextToken splits the first comma-separated token off a header value.
 func nextToken(v []byte) (tok, rest []byte) {
-	if i := indexByte(v, ','); i >= 0 {
+	if i := bytes.IndexByte(v, ','); i >= 0 {
 		return trimOWS(v[:i]), v[i+1:]
 	}
 	return trimOWS(v), nil

@@ -300,9 +300,10 @@ func (s *streamBody) CloseWithError(err error) error {
 	return nil
 }
 
-// writeRequest writes req (its body in memory) with extra before the blank
-// line that ends its head. The framing is Request.Write's: a body, or any
-// method but GET and HEAD, gets its Content-Length.
+// writeRequest writes req (its body in memory) with a Host line for host if
+// req has none, and extra, before the blank line that ends its head. The
+// framing is Request.Write's: a body, or any method but GET and HEAD, gets
+// its Content-Length.
 func writeRequest(conn net.Conn, req *fasthttp.Request, host string, extra []byte) error {
 	h := &req.Header
 	// A filter may have parsed the URI (and edited it): RequestURI then
