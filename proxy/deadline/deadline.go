@@ -74,14 +74,11 @@ type Timeouts struct {
 // epoch is the origin of the monotonic nanosecond clock deadlines are kept in.
 var epoch = time.Now()
 
-// now reads the monotonic clock (time.Since makes one clock read where
-// time.Now makes two).
-func now() int64 { return int64(time.Since(epoch)) }
-
 // Now reads the clock deadlines are kept in: monotonic nanoseconds since
-// the package's epoch, one clock reading. Readings of it are compared and
-// added to without time.Time arithmetic (time.Time.Add is ~60 instructions).
-func Now() int64 { return now() }
+// the package's epoch, one clock reading (time.Since makes one where
+// time.Now makes two). Readings of it are compared and added to without
+// time.Time arithmetic (time.Time.Add is ~60 instructions).
+func Now() int64 { return int64(time.Since(epoch)) }
 
 // FromTime converts t to Now's clock (its monotonic reading if it has one).
 func FromTime(t time.Time) int64 { return int64(t.Sub(epoch)) }
@@ -89,23 +86,21 @@ func FromTime(t time.Time) int64 { return int64(t.Sub(epoch)) }
 // Time converts a reading of Now's clock to a time.Time.
 func Time(n int64) time.Time { return epoch.Add(time.Duration(n)) }
 
-// fromTime converts a deadline to the internal clock: 0 is no deadline, and
+// fromTime converts a deadline to Now's clock: 0 is no deadline, and
 // anything at or before epoch becomes 1 (already passed).
 func fromTime(t time.Time) int64 {
 	if t.IsZero() {
 		return 0
 	}
-	if n := int64(t.Sub(epoch)); n > 0 {
-		return n
-	}
-	return 1
+	return max(FromTime(t), 1)
 }
 
+// toTime converts a deadline on Now's clock back (0: none).
 func toTime(n int64) time.Time {
 	if n == 0 {
 		return time.Time{}
 	}
-	return epoch.Add(time.Duration(n))
+	return Time(n)
 }
 
 // Connection phases (only with Timeouts).
@@ -168,7 +163,7 @@ func Wrap(c net.Conn, slack time.Duration) *Conn {
 func WrapServer(c net.Conn, slack time.Duration, t Timeouts) *Conn {
 	cc := &Conn{Conn: c, slack: int64(slack), managed: true, t: t}
 	if t.Read > 0 {
-		cc.wantR = now() + int64(t.Read)
+		cc.wantR = Now() + int64(t.Read)
 	}
 	return cc
 }
@@ -218,10 +213,10 @@ func (c *Conn) Read(p []byte) (int, error) {
 			c.phase = idle
 			c.wantR = 0
 			if c.t.Idle > 0 {
-				c.wantR = now() + int64(c.t.Idle)
+				c.wantR = Now() + int64(c.t.Idle)
 			}
 		case c.wantR == readPending:
-			c.wantR = now() + int64(c.t.Read)
+			c.wantR = Now() + int64(c.t.Read)
 		}
 	}
 	if c.stale(c.wantR, c.haveR) {
@@ -262,7 +257,7 @@ func (c *Conn) Write(p []byte) (int, error) {
 		c.phase = writing
 		c.wantW = 0
 		if c.t.Write > 0 {
-			c.wantW = now() + int64(c.t.Write)
+			c.wantW = Now() + int64(c.t.Write)
 		}
 	}
 	if c.stale(c.wantW, c.haveW) {
