@@ -2,7 +2,6 @@ package filters
 
 import (
 	"net/netip"
-	"sync"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -155,17 +154,4 @@ func (c *Ctx) Reset() {
 	c.Scratch = c.Scratch[:0]
 	c.CurFilter, c.CurName = 0, ""
 	c.nLocals = 0
-}
-
-var ctxPool = sync.Pool{New: func() any {
-	return &Ctx{Scratch: make([]byte, 0, 512), RequestID: make([]byte, 0, 64)}
-}}
-
-// AcquireCtx takes a reset Ctx from the pool.
-func AcquireCtx() *Ctx { return ctxPool.Get().(*Ctx) }
-
-// ReleaseCtx resets c and returns it to the pool.
-func ReleaseCtx(c *Ctx) {
-	c.Reset()
-	ctxPool.Put(c)
 }

@@ -11,7 +11,7 @@ import (
 // including the scratch slots of the filters that used them, and keeps the
 // buffers.
 func TestCtxReset(t *testing.T) {
-	c := AcquireCtx()
+	c := &Ctx{Scratch: make([]byte, 0, 512), RequestID: make([]byte, 0, 64)}
 	c.ClientIP = netip.MustParseAddr("192.0.2.1")
 	c.RequestID = append(c.RequestID, "rid"...)
 	c.Scratch = append(c.Scratch, "scratch"...)
@@ -27,7 +27,7 @@ func TestCtxReset(t *testing.T) {
 		l.N[0], l.N[3], l.P = 7, 9, "state"
 	}
 	ridCap, scratchCap, locals := cap(c.RequestID), cap(c.Scratch), c.locals
-	ReleaseCtx(c)
+	c.Reset()
 
 	if len(c.RequestID) != 0 || cap(c.RequestID) != ridCap || len(c.Scratch) != 0 || cap(c.Scratch) != scratchCap {
 		t.Fatalf("buffers not kept empty: RequestID %d/%d Scratch %d/%d", len(c.RequestID), cap(c.RequestID), len(c.Scratch), cap(c.Scratch))
@@ -55,7 +55,7 @@ func TestCtxReset(t *testing.T) {
 }
 
 func BenchmarkCtxReset(b *testing.B) {
-	c := AcquireCtx()
+	c := &Ctx{}
 	c.CurFilter = 2
 	c.Local().N[0] = 1
 	b.ReportAllocs()
