@@ -127,6 +127,8 @@ type Conn struct {
 	t       Timeouts
 	peer    netip.Addr // see Peer
 	peerTxt []byte     // see AppendPeer
+	aw      *awaiter   // see WriteAwait
+	noAwait bool       // WriteAwait cannot wait on this connection
 }
 
 // Peer returns the address of the remote end (IPv4-mapped addresses

@@ -99,11 +99,16 @@ func roundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, resp *fasthttp.Re
 		return false, err
 	}
 	conn := cc.Conn()
-	if err = armTimeout(conn, hc.WriteTimeout, false, now); err != nil {
+	// The read deadline is armed before the write: writeRequest waits for
+	// the answer with it (deadline.Conn.WriteAwait).
+	if err = armTimeout(conn, hc.WriteTimeout, false, now); err == nil {
+		err = armTimeout(conn, hc.ReadTimeout, true, now)
+	}
+	if err != nil {
 		hc.CloseConn(cc)
 		return true, err
 	}
-	if err = writeRequest(conn, req, host, extra); err != nil {
+	if err = writeRequest(conn, req, host, extra, now); err != nil {
 		hc.CloseConn(cc)
 		if x, ok := err.(interface{ Timeout() bool }); ok && x.Timeout() {
 			err = fasthttp.ErrTimeout
@@ -116,11 +121,10 @@ func roundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, resp *fasthttp.Re
 	// then bounded by the write timeout); after a larger one the clock is
 	// read again.
 	if len(req.Body()) > hc.WriteBufferSize {
-		now = deadline.Now()
-	}
-	if err = armTimeout(conn, hc.ReadTimeout, true, now); err != nil {
-		hc.CloseConn(cc)
-		return true, err
+		if err = armTimeout(conn, hc.ReadTimeout, true, deadline.Now()); err != nil {
+			hc.CloseConn(cc)
+			return true, err
+		}
 	}
 	if hc.DisableHeaderNamesNormalizing {
 		resp.Header.DisableNormalizing()
@@ -303,8 +307,8 @@ func (s *streamBody) CloseWithError(err error) error {
 // writeRequest writes req (its body in memory) with a Host line for host if
 // req has none, and extra, before the blank line that ends its head. The
 // framing is Request.Write's: a body, or any method but GET and HEAD, gets
-// its Content-Length.
-func writeRequest(conn net.Conn, req *fasthttp.Request, host string, extra []byte) error {
+// its Content-Length. now is the caller's reading of deadline.Now.
+func writeRequest(conn net.Conn, req *fasthttp.Request, host string, extra []byte, now int64) error {
 	h := &req.Header
 	// A filter may have parsed the URI (and edited it): RequestURI then
 	// sets the request line rebuilt from it, as Request.Write would;
@@ -339,7 +343,23 @@ func writeRequest(conn net.Conn, req *fasthttp.Request, host string, extra []byt
 	if cap(b) <= maxHeadBuf {
 		*bp = b[:0]
 	}
-	if _, err := conn.Write(b); err != nil || inline {
+	// The request's last write waits for the answer on a plain connection
+	// (WriteAwait), so that reading it takes one system call, not an
+	// EAGAIN first.
+	dc, await := conn.(*deadline.Conn)
+	if inline {
+		if await {
+			_, err := dc.WriteAwait(b, now)
+			return err
+		}
+		_, err := conn.Write(b)
+		return err
+	}
+	if _, err := conn.Write(b); err != nil {
+		return err
+	}
+	if await {
+		_, err := dc.WriteAwait(body, now)
 		return err
 	}
 	_, err := conn.Write(body)
