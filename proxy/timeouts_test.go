@@ -187,3 +187,25 @@ func TestContinueAndPipeliningWithTimeouts(t *testing.T) {
 		}
 	}
 }
+
+// TestPipelinedSlowResponsesWithinWriteTimeout: pipelined requests are
+// answered in one write after the last of them was handled, which here is
+// later than write_timeout (400ms) after the first response was ready. The
+// write timeout counts from the last response's start, so all three arrive;
+// counted from the first, the final write failed and the connection closed.
+func TestPipelinedSlowResponsesWithinWriteTimeout(t *testing.T) {
+	_, conn, br := timeoutsGateway(t)
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	req := "GET /sleep?ms=250 HTTP/1.1\r\nHost: a\r\n\r\n"
+	conn.Write([]byte(req + req + req))
+	for i := range 3 {
+		res, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("pipelined response %d: %v", i, err)
+		}
+		body, _ := io.ReadAll(res.Body)
+		if res.StatusCode != 200 || !strings.Contains(string(body), `"uri":"/sleep?ms=250"`) {
+			t.Fatalf("pipelined response %d: %d %s", i, res.StatusCode, body)
+		}
+	}
+}

@@ -242,8 +242,14 @@ func (c *Conn) Read(p []byte) (int, error) {
 // Timeouts at n, a reading of Now the caller has just taken (the gateway's
 // log phase, right before the server writes the response), so that the
 // first Write need not read the clock. Other connections ignore it.
+//
+// A connection already writing moves its write deadline to n: pipelined
+// requests are answered with one write after the last of them was handled
+// (fasthttp flushes only when no request is buffered), and the timeout
+// counts from that response, not from the first one, which may have been
+// ready longer than the timeout before.
 func (c *Conn) StartWrite(n int64) {
-	if !c.managed || c.phase == writing {
+	if !c.managed {
 		return
 	}
 	c.phase = writing

@@ -334,6 +334,14 @@ func TestLazyPhaseClock(t *testing.T) {
 	if len(inner.writes) != n {
 		t.Fatalf("second write of a response re-armed: %v", inner.writes[n:])
 	}
+	// A pipelined response handled while the first is still unwritten:
+	// the write timeout counts from its StartWrite.
+	later := FromTime(early) + int64(time.Second)
+	c.StartWrite(later)
+	c.Write(buf)
+	if got := inner.writes[len(inner.writes)-1]; !got.Equal(Time(later + int64(to.Write))) {
+		t.Fatalf("write deadline %v after a second StartWrite, want %v after it", got, to.Write)
+	}
 
 	// A connection without Timeouts ignores StartWrite.
 	plain := &countingConn{}
