@@ -7,8 +7,8 @@
 # Starts peerbench's backend (127.0.0.1:18080) and every command pinned to
 # CPU 1 (GOMAXPROCS=1), then in each round loads each target in turn with
 # wrk on CPU 0 (64 connections, peerbench's request: UA, Accept, a JWT) for
-# SECS seconds. Each command must proxy 127.0.0.1:18080 on its port, path
-# /v1/items. Prints per round: req/s, the proxy's CPU µs per request and its
+# SECS seconds, in reverse order every other round. Each command must proxy
+# 127.0.0.1:18080 on its port, path /v1/items. Prints per round: req/s, the proxy's CPU µs per request and its
 # CPU over the backend's; then, against the first target, the median of the
 # per-round req/s ratios (rounds run seconds apart, so a slow spell of the
 # host hits both sides of a pair) and the medians. Needs ../shared/peerbench's
@@ -54,8 +54,15 @@ for i in "${!NAMES[@]}"; do
   taskset -c 0 wrk -t1 -c64 -d2s -s "$tmp/req.lua" "http://127.0.0.1:${PORTS[$i]}/v1/items" >/dev/null
 done
 cpu() { awk '{print $14+$15}' "/proc/$1/stat"; }
+# Even rounds run the targets in reverse order (ABBA), so that whatever the
+# position in a round does (the backend's state, the host's drift within a
+# round) falls on every target alike.
+ORDER=("${!NAMES[@]}")
+REVERSE=()
+for ((k = ${#ORDER[@]} - 1; k >= 0; k--)); do REVERSE+=("${ORDER[$k]}"); done
 for r in $(seq 1 "$ROUNDS"); do
-  for i in "${!NAMES[@]}"; do
+  if ((r % 2)); then seq_=("${ORDER[@]}"); else seq_=("${REVERSE[@]}"); fi
+  for i in "${seq_[@]}"; do
     c0=$(cpu "${TP[$i]}") b0=$(cpu "$BP")
     out=$(taskset -c 0 wrk -t1 -c64 -d"${SECS}s" -s "$tmp/req.lua" "http://127.0.0.1:${PORTS[$i]}/v1/items")
     c1=$(cpu "${TP[$i]}") b1=$(cpu "$BP")
