@@ -620,6 +620,16 @@ func peerConn(rc *fasthttp.RequestCtx) *deadline.Conn {
 	return nil
 }
 
+// startWrite starts the writing phase of the client connection for a
+// response made outside handle (whose logPhase does it): without it the
+// connection would take the response for an interim write and keep the
+// request's read deadline for the wait that follows (deadline.Conn.Write).
+func startWrite(rc *fasthttp.RequestCtx) {
+	if dc := peerConn(rc); dc != nil {
+		dc.StartWrite(deadline.Now())
+	}
+}
+
 // coreReject writes a gateway-generated error: Kong's body
 // {"message": ..., "request_id": ...}.
 func (g *Gateway) coreReject(st *reqState, status int, reason, msg string) {

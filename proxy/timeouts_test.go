@@ -209,3 +209,36 @@ func TestPipelinedSlowResponsesWithinWriteTimeout(t *testing.T) {
 		}
 	}
 }
+
+// TestContinueBodyUnderReadTimeout: after "100 Continue" the body is part
+// of the request and must arrive within read_timeout (300ms), not within
+// idle_timeout (here 5s), on a new connection and on a kept-alive one.
+func TestContinueBodyUnderReadTimeout(t *testing.T) {
+	b := startBackend(t, "api")
+	g := startGateway(t, strings.Replace(serverTimeoutsConfig, "idle_timeout: 500ms", "idle_timeout: 5s", 1), b)
+	for _, keepAlive := range []bool{false, true} {
+		conn, err := net.Dial("tcp", g.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		br := bufio.NewReader(conn)
+		if keepAlive {
+			conn.Write([]byte("GET /first HTTP/1.1\r\nHost: a\r\n\r\n"))
+			res, err := http.ReadResponse(br, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.Copy(io.Discard, res.Body)
+		}
+		start := time.Now()
+		conn.Write([]byte("POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n"))
+		if line, err := br.ReadString('\n'); err != nil || line != "HTTP/1.1 100 Continue\r\n" {
+			t.Fatalf("keep-alive %v: interim response %q, %v", keepAlive, line, err)
+		}
+		// The body never comes.
+		if took := closedAfter(conn, start, 3*time.Second); took > 2*time.Second {
+			t.Fatalf("keep-alive %v: a body that never came held the connection %v (read_timeout 300ms)", keepAlive, took)
+		}
+	}
+}

@@ -223,6 +223,7 @@ func (g *Gateway) handleHTTP(rc *fasthttp.RequestCtx) {
 	if tlsconf.IsACMEChallenge(h.RequestURI()) {
 		if st.acme != nil {
 			st.acme(rc)
+			startWrite(rc)
 			return
 		}
 		g.handle(rc) // an upstream may answer its own challenges
@@ -232,6 +233,7 @@ func (g *Gateway) handleHTTP(rc *fasthttp.RequestCtx) {
 		bp := redirBufs.Get().(*[]byte)
 		*bp = tlsconf.Redirect(rc, st.httpsPort, st.statusGet, *bp)
 		redirBufs.Put(bp)
+		startWrite(rc)
 		return
 	}
 	g.handle(rc)

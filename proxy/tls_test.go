@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bufio"
 	"context"
 	"crypto/tls"
 	"fmt"
@@ -466,5 +467,71 @@ routes:
 	r := do(t, "GET", g.url+"/x", nil, nil)
 	if r.status != 502 || be.hits.Load() != 0 || hellos.Load() == 0 {
 		t.Fatalf("status %d, upstream hits %d, TLS hellos %d", r.status, be.hits.Load(), hellos.Load())
+	}
+}
+
+// stallConn passes a TLS client's first write (its ClientHello) and drops
+// the rest, so the server never gets the client's Finished.
+type stallConn struct {
+	net.Conn
+	writes int
+}
+
+func (s *stallConn) Write(p []byte) (int, error) {
+	if s.writes++; s.writes > 1 {
+		return len(p), nil
+	}
+	return s.Conn.Write(p)
+}
+
+// TestTLSHandshakeUnderReadTimeout: a client that stops half way through
+// the handshake is cut off after read_timeout (300ms) from accept, not
+// after idle_timeout (5s): the server's handshake messages are not a
+// response that would start the wait for a next request.
+func TestTLSHandshakeUnderReadTimeout(t *testing.T) {
+	e := startTLSGateway(t, "server: {read_timeout: 300ms, idle_timeout: 5s, write_timeout: 1s}")
+	raw, err := net.Dial("tcp", e.https)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	start := time.Now()
+	tc := tls.Client(&stallConn{Conn: raw}, &tls.Config{RootCAs: e.ca.Pool, ServerName: "api.test", MinVersion: tls.VersionTLS13})
+	if err := tc.Handshake(); err != nil { // complete on the client's side
+		t.Fatal(err)
+	}
+	if took := closedAfter(raw, start, 3*time.Second); took > 2*time.Second {
+		t.Fatalf("a stalled handshake held the connection %v (read_timeout 300ms)", took)
+	}
+}
+
+// TestTLSRedirectKeepAlive: a redirect answered on the plain listener is a
+// response like any other: the connection then waits for the next request
+// under idle_timeout (3s), not under the first request's read_timeout
+// (300ms).
+func TestTLSRedirectKeepAlive(t *testing.T) {
+	e := startTLSGateway(t, "    redirect_http: true\nserver: {read_timeout: 300ms, idle_timeout: 3s, write_timeout: 1s}")
+	conn, err := net.Dial("tcp", strings.TrimPrefix(e.url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	br := bufio.NewReader(conn)
+	for i := range 2 {
+		if i == 1 {
+			time.Sleep(700 * time.Millisecond)
+		}
+		if _, err := conn.Write([]byte("GET /a HTTP/1.1\r\nHost: api.test\r\n\r\n")); err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+		res, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("request %d on a kept-alive connection: %v", i, err)
+		}
+		io.Copy(io.Discard, res.Body)
+		if res.StatusCode != 308 { // redirect_status_get's default
+			t.Fatalf("request %d: %d", i, res.StatusCode)
+		}
 	}
 }

@@ -20,10 +20,11 @@
 //
 // A Conn accepted by a Listener with Timeouts also tracks the phases of an
 // HTTP/1.1 connection itself, so that the server needs no deadline calls at
-// all: a new connection is reading a request (Timeouts.Read from accept);
-// the first Write after reading starts a response (Timeouts.Write from
-// then, or from the reading of the clock given to StartWrite); the first
-// Read after writing waits for the next request (Timeouts.Idle), and its
+// all: a new connection is reading a request (Timeouts.Read from accept,
+// a TLS handshake included); StartWrite starts a response (Timeouts.Write
+// from the reading of the clock given to it; a Write without it is interim,
+// such as "100 Continue", and the request goes on); the first Read after a
+// response waits for the next request (Timeouts.Idle), and its
 // first byte starts reading that request (Timeouts.Read, counted from the
 // next Read, which comes at once when the request is incomplete: a request
 // that arrives whole needs no deadline, and no clock reading, of its own).
@@ -124,6 +125,7 @@ type Conn struct {
 	// Phase tracking, when managed.
 	managed bool
 	phase   uint8
+	interim bool // the writing phase began without StartWrite: see Write
 	t       Timeouts
 	peer    netip.Addr // see Peer
 	peerTxt []byte     // see AppendPeer
@@ -210,14 +212,21 @@ func (c *Conn) stale(want, have int64) bool {
 // Read arms the read deadline if it moved by the slack, then reads.
 func (c *Conn) Read(p []byte) (int, error) {
 	if c.managed {
-		switch {
-		case c.phase == writing:
-			c.phase = idle
-			c.wantR = 0
-			if c.t.Idle > 0 {
-				c.wantR = Now() + int64(c.t.Idle)
+		if c.phase == writing {
+			if c.interim {
+				// The write was not a response: the request goes on, under
+				// the read deadline it had (or is about to get, below).
+				c.phase = reading
+				c.interim = false
+			} else {
+				c.phase = idle
+				c.wantR = 0
+				if c.t.Idle > 0 {
+					c.wantR = Now() + int64(c.t.Idle)
+				}
 			}
-		case c.wantR == readPending:
+		}
+		if c.wantR == readPending {
 			c.wantR = Now() + int64(c.t.Read)
 		}
 	}
@@ -253,6 +262,7 @@ func (c *Conn) StartWrite(n int64) {
 		return
 	}
 	c.phase = writing
+	c.interim = false
 	c.wantW = 0
 	if c.t.Write > 0 {
 		c.wantW = n + int64(c.t.Write)
@@ -260,9 +270,20 @@ func (c *Conn) StartWrite(n int64) {
 }
 
 // Write arms the write deadline if it moved by the slack, then writes.
+//
+// On a connection that keeps its Timeouts, a Write that starts a writing
+// phase without StartWrite is taken for one that is not a response: the
+// interim "100 Continue" fasthttp writes before it reads a request's body,
+// or a TLS handshake's messages. The next Read then goes on reading the
+// request under its read deadline instead of starting the idle wait (which
+// would give the body's first byte, or the rest of a handshake, idle_timeout
+// instead of read_timeout). Whoever writes responses calls StartWrite first
+// (the gateway does for every response; fasthttp's own error responses
+// close the connection).
 func (c *Conn) Write(p []byte) (int, error) {
 	if c.managed && c.phase != writing {
 		c.phase = writing
+		c.interim = true
 		c.wantW = 0
 		if c.t.Write > 0 {
 			c.wantW = Now() + int64(c.t.Write)

@@ -97,11 +97,17 @@ func TestPhases(t *testing.T) {
 		return off >= 0 && off < 500*time.Millisecond
 	}
 
+	// A response: the gateway calls StartWrite before the server writes.
+	respond := func() {
+		c.StartWrite(Now())
+		c.Write(buf)
+	}
+
 	c.Read(buf) // the first request: read timeout from accept
 	if len(inner.reads) != 1 || !near(inner.reads[0], to.Read) {
 		t.Fatalf("first read armed %v", inner.reads)
 	}
-	c.Write(buf) // its response
+	respond() // its response
 	if len(inner.writes) != 1 || !near(inner.writes[0], to.Write) {
 		t.Fatalf("first write armed %v", inner.writes)
 	}
@@ -113,7 +119,7 @@ func TestPhases(t *testing.T) {
 	if len(inner.reads) != 3 || !near(inner.reads[2], to.Read) {
 		t.Fatalf("second read of a request armed %v", inner.reads)
 	}
-	c.Write(buf)
+	respond()
 	reads, writes := len(inner.reads), len(inner.writes)
 	c.Read(buf) // idle again: moved by 2 s from the read timeout, armed
 	if len(inner.reads) != reads+1 {
@@ -122,7 +128,7 @@ func TestPhases(t *testing.T) {
 	// Steady keep-alive: each request one Read (idle phase) and one Write.
 	reads = len(inner.reads)
 	for range 1000 {
-		c.Write(buf)
+		respond()
 		c.Read(buf)
 	}
 	if len(inner.reads) != reads || len(inner.writes) != writes {
@@ -133,7 +139,7 @@ func TestPhases(t *testing.T) {
 	inner = &countingConn{}
 	c = WrapServer(inner, 10*time.Millisecond, Timeouts{Read: time.Second})
 	c.Read(buf)
-	c.Write(buf)
+	respond()
 	c.Read(buf)
 	if len(inner.reads) != 2 || !inner.reads[1].IsZero() {
 		t.Fatalf("without an idle timeout: armed %v", inner.reads)
@@ -314,6 +320,7 @@ func TestLazyPhaseClock(t *testing.T) {
 	c := WrapServer(inner, time.Millisecond, to)
 	buf := make([]byte, 1)
 	c.Read(buf)
+	c.StartWrite(Now())
 	c.Write(buf)
 	c.Read(buf) // idle; its byte starts the next request
 	time.Sleep(50 * time.Millisecond)
@@ -350,5 +357,42 @@ func TestLazyPhaseClock(t *testing.T) {
 	p.Write(buf)
 	if len(plain.writes) != 0 {
 		t.Fatalf("unmanaged connection armed %v", plain.writes)
+	}
+}
+
+// TestInterimWrite: a Write without StartWrite (fasthttp's "100 Continue"
+// before a request body, a TLS handshake's messages) does not end the
+// request: the next Read goes on under the request's read deadline, where
+// after a response (StartWrite, Write) it waits under the idle timeout.
+func TestInterimWrite(t *testing.T) {
+	inner := &countingConn{}
+	to := Timeouts{Read: time.Second, Write: 2 * time.Second, Idle: time.Minute}
+	start := time.Now()
+	c := WrapServer(inner, 10*time.Millisecond, to)
+	buf := make([]byte, 1)
+	c.Read(buf)  // the request's head
+	c.Write(buf) // 100 Continue
+	c.Read(buf)  // its body: still the read deadline from accept
+	c.Write(buf) // (a handshake writes more than once)
+	c.Read(buf)
+	if len(inner.reads) != 1 || inner.reads[0].Sub(start) > to.Read+500*time.Millisecond {
+		t.Fatalf("reads after interim writes armed %v, want only the read deadline from accept", inner.reads)
+	}
+	if len(inner.writes) != 1 {
+		t.Fatalf("interim writes armed %v, want one write deadline", inner.writes)
+	}
+	c.StartWrite(Now())
+	c.Write(buf) // the response
+	c.Read(buf)  // the idle wait
+	if len(inner.reads) != 2 || inner.reads[1].Sub(start) < to.Idle {
+		t.Fatalf("after the response armed %v, want the idle deadline", inner.reads)
+	}
+	// The next request's head arrived whole with that read; 100 Continue;
+	// the body's read gets the read timeout from then.
+	c.Write(buf)
+	before := time.Now()
+	c.Read(buf)
+	if got := inner.reads[len(inner.reads)-1]; len(inner.reads) != 3 || got.Before(before.Add(to.Read)) || got.After(before.Add(to.Read+500*time.Millisecond)) {
+		t.Fatalf("body read after 100 Continue on a kept-alive connection armed %v, want %v after %v", inner.reads, to.Read, before)
 	}
 }
