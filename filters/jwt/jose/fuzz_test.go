@@ -122,3 +122,28 @@ func FuzzIndexLookup(f *testing.F) {
 		}
 	})
 }
+
+// FuzzStringEqual checks StringEqual against encoding/json: for any JSON
+// string literal "content" and any s, StringEqual is true exactly when the
+// literal decodes to s.
+func FuzzStringEqual(f *testing.F) {
+	for _, seed := range [][2]string{
+		{`iss`, "iss"}, {`\u0069ss`, "iss"}, {`is`, "iss"}, {`iss`, "is"},
+		{`a\nb`, "a\\nb"}, {`a\nb`, "a\nb"}, {`\ud83d\ude00`, "😀"}, {`\/`, "/"}, {`\\`, `\`}, {``, ""},
+	} {
+		f.Add([]byte(seed[0]), seed[1])
+	}
+	f.Fuzz(func(t *testing.T, content []byte, s string) {
+		raw := append(append([]byte{'"'}, content...), '"')
+		var dec string
+		if json.Unmarshal(raw, &dec) != nil || !utf8.Valid(raw) {
+			return // StringEqual is only given strings ValidObject accepted
+		}
+		if got, want := StringEqual(raw, s), dec == s; got != want {
+			t.Fatalf("StringEqual(%s, %q) = %v; %s decodes to %q", raw, s, got, raw, dec)
+		}
+		if !StringEqual(raw, dec) {
+			t.Fatalf("StringEqual(%s, %q) false for its own decoding", raw, dec)
+		}
+	})
+}

@@ -447,8 +447,17 @@ func StringEqual(raw []byte, s string) bool {
 		return false
 	}
 	c := raw[1 : len(raw)-1]
-	if !hasBackslash(c) {
-		return string(c) == s
+	// An escape is always longer than what it decodes to, so a string
+	// with one decodes to fewer bytes than it has: the lengths settle most
+	// comparisons (member names, looked up on every request) before any
+	// scan for a backslash.
+	switch {
+	case len(c) < len(s):
+		return false
+	case len(c) == len(s):
+		return string(c) == s && !hasBackslash(c)
+	case !hasBackslash(c):
+		return false
 	}
 	var buf [utf8.UTFMax]byte
 	i, j := 0, 0
