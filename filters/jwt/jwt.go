@@ -49,7 +49,7 @@ type Filter struct {
 	issuers   []*issuer
 	cache     *tokenCache
 	bodies    *bodies
-	clock     func() time.Time
+	clock     func() time.Time // nil: the request's start (see now)
 
 	metricsSet         *metrics.Set
 	rejected           [numReasons]*metrics.Counter
@@ -74,7 +74,7 @@ func New(cfg confnode.Node, env *filters.Env) (filters.Filter, error) {
 	if !ok {
 		return nil, nil
 	}
-	f := &Filter{s: s, consumers: env.Consumers, bodies: buildBodies(s), clock: time.Now, metricsSet: env.Metrics}
+	f := &Filter{s: s, consumers: env.Consumers, bodies: buildBodies(s), metricsSet: env.Metrics}
 	var fresh []*jwks.Set
 	for _, is := range s.issuers {
 		opts := s.jwks
@@ -160,7 +160,7 @@ func (f *Filter) Access(c *filters.Ctx) filters.Verdict {
 	case len(tok) > f.s.maxTokenSize:
 		return f.reject(c, rBadToken, nil)
 	}
-	now := f.clock().Unix()
+	now := f.now(c)
 	if e := f.cache.get(tok); e != nil && f.stillValid(e, now) {
 		if f.hits != nil {
 			f.hits.Inc()
@@ -175,6 +175,19 @@ func (f *Filter) Access(c *filters.Ctx) filters.Verdict {
 		f.misses.Inc()
 	}
 	return f.accept(c, e)
+}
+
+// now is the time tokens are checked at, in Unix seconds: the request's
+// start, which the gateway read once for everything on the request (the
+// rate limiter decides at it too), or the clock a test set.
+func (f *Filter) now(c *filters.Ctx) int64 {
+	if f.clock != nil {
+		return f.clock().Unix()
+	}
+	if c.Start.IsZero() {
+		return time.Now().Unix()
+	}
+	return c.Start.Unix()
 }
 
 func (f *Filter) accept(c *filters.Ctx, e *entry) filters.Verdict {

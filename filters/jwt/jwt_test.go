@@ -733,3 +733,21 @@ func must[T any](v T, err error) T {
 	}
 	return v
 }
+
+// TestChecksAtRequestStart: without a test clock, tokens are checked at the
+// request's start (Ctx.Start, the one clock reading the gateway makes for a
+// request), and at the current time when it is not set.
+func TestChecksAtRequestStart(t *testing.T) {
+	f := build(t, testEnv(t), `claims_to_verify: [exp]`)
+	f.clock = nil
+	now := time.Now()
+	tok := keys.Sign("HS256", "", claims("HS256", "exp", now.Unix()+600, "nbf", now.Unix()-10))
+	at := func(start time.Time) func(r *filtertest.Request) {
+		return func(r *filtertest.Request) { r.Ctx.Start = start }
+	}
+	run(f, tok, at(now)).wantOK(t, "started now")
+	run(f, tok).wantOK(t, "no start time")
+	// The same token, cached now, on a request that started after its exp.
+	run(f, tok, at(now.Add(700*time.Second))).want401(t, "started after exp", `{"exp":"token expired"}`)
+	run(f, tok, at(now.Add(-100*time.Second))).want401(t, "started before nbf", "")
+}
