@@ -41,6 +41,7 @@ package deadline
 import (
 	"net"
 	"net/netip"
+	"sync/atomic"
 	"time"
 )
 
@@ -106,9 +107,10 @@ func toTime(n int64) time.Time {
 
 // Connection phases (only with Timeouts).
 const (
-	reading uint8 = iota // a request is being read
-	writing              // a response is being written
-	idle                 // waiting for the next request
+	reading uint32 = iota // a request is being read
+	writing               // a response is being written
+	interim               // something else is being written: see Write
+	idle                  // waiting for the next request
 )
 
 // readPending is wantR in a reading phase whose deadline is set by its
@@ -116,7 +118,14 @@ const (
 const readPending = -1
 
 // Conn is a net.Conn whose deadlines are applied lazily; see the package doc.
-// It is used by one goroutine at a time, as fasthttp uses its connections.
+// It is used by one goroutine at a time, as fasthttp uses its connections,
+// with one exception its phase is atomic for: when fasthttp's Shutdown
+// closes an idle TLS connection, crypto/tls writes its close_notify alert
+// through Write from the shutting-down goroutine while the serving one is
+// blocked in Read. The other fields that Write and SetWriteDeadline touch
+// are the serving goroutine's only until it wrote its last response, which
+// happens before fasthttp marks the connection idle (an atomic store that
+// Shutdown's claim of the connection reads).
 type Conn struct {
 	net.Conn
 	slack        int64
@@ -124,8 +133,7 @@ type Conn struct {
 	wantW, haveW int64
 	// Phase tracking, when managed.
 	managed bool
-	phase   uint8
-	interim bool // the writing phase began without StartWrite: see Write
+	phase   atomic.Uint32
 	t       Timeouts
 	peer    netip.Addr // see Peer
 	peerTxt []byte     // see AppendPeer
@@ -212,18 +220,16 @@ func (c *Conn) stale(want, have int64) bool {
 // Read arms the read deadline if it moved by the slack, then reads.
 func (c *Conn) Read(p []byte) (int, error) {
 	if c.managed {
-		if c.phase == writing {
-			if c.interim {
-				// The write was not a response: the request goes on, under
-				// the read deadline it had (or is about to get, below).
-				c.phase = reading
-				c.interim = false
-			} else {
-				c.phase = idle
-				c.wantR = 0
-				if c.t.Idle > 0 {
-					c.wantR = Now() + int64(c.t.Idle)
-				}
+		switch c.phase.Load() {
+		case interim:
+			// The write was not a response: the request goes on, under the
+			// read deadline it had (or is about to get, below).
+			c.phase.Store(reading)
+		case writing:
+			c.phase.Store(idle)
+			c.wantR = 0
+			if c.t.Idle > 0 {
+				c.wantR = Now() + int64(c.t.Idle)
 			}
 		}
 		if c.wantR == readPending {
@@ -237,8 +243,8 @@ func (c *Conn) Read(p []byte) (int, error) {
 		c.haveR = c.wantR
 	}
 	n, err := c.Conn.Read(p)
-	if c.managed && c.phase == idle && n > 0 {
-		c.phase = reading
+	if c.managed && n > 0 && c.phase.Load() == idle {
+		c.phase.Store(reading)
 		c.wantR = 0
 		if c.t.Read > 0 {
 			c.wantR = readPending
@@ -261,8 +267,7 @@ func (c *Conn) StartWrite(n int64) {
 	if !c.managed {
 		return
 	}
-	c.phase = writing
-	c.interim = false
+	c.phase.Store(writing)
 	c.wantW = 0
 	if c.t.Write > 0 {
 		c.wantW = n + int64(c.t.Write)
@@ -281,9 +286,8 @@ func (c *Conn) StartWrite(n int64) {
 // (the gateway does for every response; fasthttp's own error responses
 // close the connection).
 func (c *Conn) Write(p []byte) (int, error) {
-	if c.managed && c.phase != writing {
-		c.phase = writing
-		c.interim = true
+	if ph := c.phase.Load(); c.managed && ph != writing && ph != interim {
+		c.phase.Store(interim)
 		c.wantW = 0
 		if c.t.Write > 0 {
 			c.wantW = Now() + int64(c.t.Write)
