@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -71,14 +72,14 @@ func startBackend(t *testing.T) string {
 type gateway struct {
 	url, admin, accessLog string
 	cmd                   *exec.Cmd
-	stderr                *strings.Builder
+	stderr                *lockedWriter
 }
 
 // start runs the binary with examples/<name>/edgeguard.yaml and env.
 func start(t *testing.T, name string, env ...string) *gateway {
 	t.Helper()
 	dir := t.TempDir()
-	g := &gateway{accessLog: filepath.Join(dir, "access.log"), stderr: &strings.Builder{}}
+	g := &gateway{accessLog: filepath.Join(dir, "access.log"), stderr: &lockedWriter{}}
 	listen, admin := freeAddr(t), freeAddr(t)
 	g.url, g.admin = "http://"+listen, "http://"+admin
 	file := "edgeguard.yaml"
@@ -90,7 +91,7 @@ func start(t *testing.T, name string, env ...string) *gateway {
 	g.cmd.Env = append(os.Environ(), "LISTEN="+listen, "ADMIN_LISTEN="+admin, "DATA_DIR="+filepath.Join(dir, "data"),
 		"ACCESS_LOG="+g.accessLog, "JWT_SECRET="+secret, "BACKEND="+startBackend(t))
 	g.cmd.Env = append(g.cmd.Env, env...)
-	g.cmd.Stderr = &lockedWriter{b: g.stderr}
+	g.cmd.Stderr = g.stderr
 	if err := g.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -109,9 +110,24 @@ func start(t *testing.T, name string, env ...string) *gateway {
 	return nil
 }
 
-type lockedWriter struct{ b *strings.Builder }
+// lockedWriter collects the gateway's stderr, which os/exec copies from
+// its own goroutine while the test reads it.
+type lockedWriter struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
 
-func (w *lockedWriter) Write(p []byte) (int, error) { return w.b.Write(p) }
+func (w *lockedWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Write(p)
+}
+
+func (w *lockedWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.String()
+}
 
 func (g *gateway) stop() {
 	if g.cmd.Process != nil && g.cmd.ProcessState == nil {
