@@ -107,10 +107,9 @@ func toTime(n int64) time.Time {
 
 // Connection phases (only with Timeouts).
 const (
-	reading uint32 = iota // a request is being read
-	writing               // a response is being written
-	interim               // something else is being written: see Write
-	idle                  // waiting for the next request
+	reading uint8 = iota // a request is being read
+	writing              // a response is being written
+	idle                 // waiting for the next request
 )
 
 // readPending is wantR in a reading phase whose deadline is set by its
@@ -119,13 +118,13 @@ const readPending = -1
 
 // Conn is a net.Conn whose deadlines are applied lazily; see the package doc.
 // It is used by one goroutine at a time, as fasthttp uses its connections,
-// with one exception its phase is atomic for: when fasthttp's Shutdown
-// closes an idle TLS connection, crypto/tls writes its close_notify alert
-// through Write from the shutting-down goroutine while the serving one is
-// blocked in Read. The other fields that Write and SetWriteDeadline touch
-// are the serving goroutine's only until it wrote its last response, which
-// happens before fasthttp marks the connection idle (an atomic store that
-// Shutdown's claim of the connection reads).
+// with one exception on a connection that keeps its Timeouts: when
+// fasthttp's Shutdown closes an idle TLS connection, crypto/tls sets a
+// write deadline and writes its close_notify alert from the shutting-down
+// goroutine while the serving one is blocked in Read. A deadline set on
+// such a connection (fasthttp sets none there) therefore marks it foreign:
+// deadlines and writes then go straight to the wrapped connection, without
+// the phase state the serving goroutine owns.
 type Conn struct {
 	net.Conn
 	slack        int64
@@ -133,7 +132,9 @@ type Conn struct {
 	wantW, haveW int64
 	// Phase tracking, when managed.
 	managed bool
-	phase   atomic.Uint32
+	foreign atomic.Bool // see Conn
+	phase   uint8
+	interim bool // the writing phase began without StartWrite: see Write
 	t       Timeouts
 	peer    netip.Addr // see Peer
 	peerTxt []byte     // see AppendPeer
@@ -180,15 +181,25 @@ func WrapServer(c net.Conn, slack time.Duration, t Timeouts) *Conn {
 	return cc
 }
 
-// SetDeadline records t for both directions.
+// SetDeadline records t for both directions (on a connection that keeps
+// its Timeouts: see Conn).
 func (c *Conn) SetDeadline(t time.Time) error {
+	if c.managed {
+		c.foreign.Store(true)
+		return c.Conn.SetDeadline(t)
+	}
 	c.wantR = fromTime(t)
 	c.wantW = c.wantR
 	return nil
 }
 
-// SetReadDeadline records t for the next Read.
+// SetReadDeadline records t for the next Read (on a connection that keeps
+// its Timeouts: see Conn).
 func (c *Conn) SetReadDeadline(t time.Time) error {
+	if c.managed {
+		c.foreign.Store(true)
+		return c.Conn.SetReadDeadline(t)
+	}
 	c.wantR = fromTime(t)
 	return nil
 }
@@ -199,8 +210,13 @@ func (c *Conn) SetReadDeadlineAt(n int64) { c.wantR = n }
 // SetWriteDeadlineAt records a write deadline at n on Now's clock (0: none).
 func (c *Conn) SetWriteDeadlineAt(n int64) { c.wantW = n }
 
-// SetWriteDeadline records t for the next Write.
+// SetWriteDeadline records t for the next Write (on a connection that
+// keeps its Timeouts: see Conn).
 func (c *Conn) SetWriteDeadline(t time.Time) error {
+	if c.managed {
+		c.foreign.Store(true)
+		return c.Conn.SetWriteDeadline(t)
+	}
 	c.wantW = fromTime(t)
 	return nil
 }
@@ -220,16 +236,18 @@ func (c *Conn) stale(want, have int64) bool {
 // Read arms the read deadline if it moved by the slack, then reads.
 func (c *Conn) Read(p []byte) (int, error) {
 	if c.managed {
-		switch c.phase.Load() {
-		case interim:
-			// The write was not a response: the request goes on, under the
-			// read deadline it had (or is about to get, below).
-			c.phase.Store(reading)
-		case writing:
-			c.phase.Store(idle)
-			c.wantR = 0
-			if c.t.Idle > 0 {
-				c.wantR = Now() + int64(c.t.Idle)
+		if c.phase == writing {
+			if c.interim {
+				// The write was not a response: the request goes on, under
+				// the read deadline it had (or is about to get, below).
+				c.phase = reading
+				c.interim = false
+			} else {
+				c.phase = idle
+				c.wantR = 0
+				if c.t.Idle > 0 {
+					c.wantR = Now() + int64(c.t.Idle)
+				}
 			}
 		}
 		if c.wantR == readPending {
@@ -243,8 +261,8 @@ func (c *Conn) Read(p []byte) (int, error) {
 		c.haveR = c.wantR
 	}
 	n, err := c.Conn.Read(p)
-	if c.managed && n > 0 && c.phase.Load() == idle {
-		c.phase.Store(reading)
+	if c.managed && c.phase == idle && n > 0 {
+		c.phase = reading
 		c.wantR = 0
 		if c.t.Read > 0 {
 			c.wantR = readPending
@@ -267,7 +285,8 @@ func (c *Conn) StartWrite(n int64) {
 	if !c.managed {
 		return
 	}
-	c.phase.Store(writing)
+	c.phase = writing
+	c.interim = false
 	c.wantW = 0
 	if c.t.Write > 0 {
 		c.wantW = n + int64(c.t.Write)
@@ -286,8 +305,12 @@ func (c *Conn) StartWrite(n int64) {
 // (the gateway does for every response; fasthttp's own error responses
 // close the connection).
 func (c *Conn) Write(p []byte) (int, error) {
-	if ph := c.phase.Load(); c.managed && ph != writing && ph != interim {
-		c.phase.Store(interim)
+	if c.managed && c.foreign.Load() {
+		return c.Conn.Write(p)
+	}
+	if c.managed && c.phase != writing {
+		c.phase = writing
+		c.interim = true
 		c.wantW = 0
 		if c.t.Write > 0 {
 			c.wantW = Now() + int64(c.t.Write)

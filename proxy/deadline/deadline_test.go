@@ -2,6 +2,7 @@ package deadline
 
 import (
 	"errors"
+	"io"
 	"net"
 	"os"
 	"testing"
@@ -394,5 +395,51 @@ func TestInterimWrite(t *testing.T) {
 	c.Read(buf)
 	if got := inner.reads[len(inner.reads)-1]; len(inner.reads) != 3 || got.Before(before.Add(to.Read)) || got.After(before.Add(to.Read+500*time.Millisecond)) {
 		t.Fatalf("body read after 100 Continue on a kept-alive connection armed %v, want %v after %v", inner.reads, to.Read, before)
+	}
+}
+
+// TestForeignWriter is what fasthttp's Shutdown does to an idle TLS
+// connection: while the serving goroutine is blocked in Read, another
+// goroutine sets a write deadline, writes (crypto/tls's close_notify) and
+// closes. The write reaches the peer and the Read returns; under -race
+// (make race) it also checks that the two goroutines share no state.
+func TestForeignWriter(t *testing.T) {
+	raw, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	ln := Listener{Listener: raw, Slack: 10 * time.Millisecond, Timeouts: Timeouts{Read: time.Second, Write: time.Second, Idle: time.Minute}}
+	peer, err := net.Dial("tcp", raw.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+	nc, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := nc.(*Conn)
+	buf := make([]byte, 8)
+	peer.Write([]byte("GET"))
+	c.Read(buf) // a request
+	c.StartWrite(Now())
+	c.Write([]byte("200")) // its response
+	blocked := make(chan error, 1)
+	go func() { _, err := c.Read(buf); blocked <- err }() // the idle wait
+	time.Sleep(20 * time.Millisecond)
+	if err := c.SetWriteDeadline(time.Now().Add(5 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Write([]byte("bye")); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	if err := <-blocked; err == nil {
+		t.Fatal("the blocked Read returned no error after Close")
+	}
+	got, _ := io.ReadAll(peer)
+	if string(got) != "200bye" {
+		t.Fatalf("peer read %q", got)
 	}
 }
