@@ -109,6 +109,7 @@ func toTime(n int64) time.Time {
 const (
 	reading uint8 = iota // a request is being read
 	writing              // a response is being written
+	interim              // something else is being written: see Write
 	idle                 // waiting for the next request
 )
 
@@ -134,7 +135,6 @@ type Conn struct {
 	managed bool
 	foreign atomic.Bool // see Conn
 	phase   uint8
-	interim bool // the writing phase began without StartWrite: see Write
 	t       Timeouts
 	peer    netip.Addr // see Peer
 	peerTxt []byte     // see AppendPeer
@@ -236,18 +236,16 @@ func (c *Conn) stale(want, have int64) bool {
 // Read arms the read deadline if it moved by the slack, then reads.
 func (c *Conn) Read(p []byte) (int, error) {
 	if c.managed {
-		if c.phase == writing {
-			if c.interim {
-				// The write was not a response: the request goes on, under
-				// the read deadline it had (or is about to get, below).
-				c.phase = reading
-				c.interim = false
-			} else {
-				c.phase = idle
-				c.wantR = 0
-				if c.t.Idle > 0 {
-					c.wantR = Now() + int64(c.t.Idle)
-				}
+		switch c.phase {
+		case interim:
+			// The write was not a response: the request goes on, under the
+			// read deadline it had (or is about to get, below).
+			c.phase = reading
+		case writing:
+			c.phase = idle
+			c.wantR = 0
+			if c.t.Idle > 0 {
+				c.wantR = Now() + int64(c.t.Idle)
 			}
 		}
 		if c.wantR == readPending {
@@ -286,7 +284,6 @@ func (c *Conn) StartWrite(n int64) {
 		return
 	}
 	c.phase = writing
-	c.interim = false
 	c.wantW = 0
 	if c.t.Write > 0 {
 		c.wantW = n + int64(c.t.Write)
@@ -295,8 +292,8 @@ func (c *Conn) StartWrite(n int64) {
 
 // Write arms the write deadline if it moved by the slack, then writes.
 //
-// On a connection that keeps its Timeouts, a Write that starts a writing
-// phase without StartWrite is taken for one that is not a response: the
+// On a connection that keeps its Timeouts, a Write that starts writing
+// without StartWrite is taken for one that is not a response (interim): the
 // interim "100 Continue" fasthttp writes before it reads a request's body,
 // or a TLS handshake's messages. The next Read then goes on reading the
 // request under its read deadline instead of starting the idle wait (which
@@ -308,9 +305,8 @@ func (c *Conn) Write(p []byte) (int, error) {
 	if c.managed && c.foreign.Load() {
 		return c.Conn.Write(p)
 	}
-	if c.managed && c.phase != writing {
-		c.phase = writing
-		c.interim = true
+	if c.managed && c.phase != writing && c.phase != interim {
+		c.phase = interim
 		c.wantW = 0
 		if c.t.Write > 0 {
 			c.wantW = Now() + int64(c.t.Write)
