@@ -176,14 +176,21 @@ func TestContinueAndPipeliningWithTimeouts(t *testing.T) {
 	}
 
 	conn.Write([]byte("GET /one HTTP/1.1\r\nHost: a\r\n\r\nGET /two HTTP/1.1\r\nHost: a\r\n\r\n"))
-	for _, want := range []string{"/one", "/two"} {
+	readEchoes(t, br, "/one", "/two")
+}
+
+// readEchoes reads one response per URI from br, each a 200 from the test
+// backend echoing that URI.
+func readEchoes(t *testing.T, br *bufio.Reader, uris ...string) {
+	t.Helper()
+	for i, want := range uris {
 		res, err := http.ReadResponse(br, nil)
 		if err != nil {
-			t.Fatalf("pipelined %s: %v", want, err)
+			t.Fatalf("pipelined response %d (%s): %v", i, want, err)
 		}
 		body, _ := io.ReadAll(res.Body)
 		if res.StatusCode != 200 || !strings.Contains(string(body), `"uri":"`+want+`"`) {
-			t.Fatalf("pipelined %s: %d %s", want, res.StatusCode, body)
+			t.Fatalf("pipelined response %d (%s): %d %s", i, want, res.StatusCode, body)
 		}
 	}
 }
@@ -198,16 +205,7 @@ func TestPipelinedSlowResponsesWithinWriteTimeout(t *testing.T) {
 	conn.SetDeadline(time.Now().Add(10 * time.Second))
 	req := "GET /sleep?ms=250 HTTP/1.1\r\nHost: a\r\n\r\n"
 	conn.Write([]byte(req + req + req))
-	for i := range 3 {
-		res, err := http.ReadResponse(br, nil)
-		if err != nil {
-			t.Fatalf("pipelined response %d: %v", i, err)
-		}
-		body, _ := io.ReadAll(res.Body)
-		if res.StatusCode != 200 || !strings.Contains(string(body), `"uri":"/sleep?ms=250"`) {
-			t.Fatalf("pipelined response %d: %d %s", i, res.StatusCode, body)
-		}
-	}
+	readEchoes(t, br, "/sleep?ms=250", "/sleep?ms=250", "/sleep?ms=250")
 }
 
 // TestContinueBodyUnderReadTimeout: after "100 Continue" the body is part
