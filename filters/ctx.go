@@ -89,6 +89,13 @@ type Ctx struct {
 	BodyLimit   int64
 	BodyLimitBy string
 
+	// CookieEdited is set by a filter that changes the request's Cookie
+	// header. Otherwise the gateway forwards the Cookie lines as the client
+	// sent them: once anything has parsed the cookies, fasthttp would write
+	// its own rendering of them (quotes and spacing changed, cookies it
+	// finds invalid left out).
+	CookieEdited bool
+
 	// Scratch is a reusable buffer for filters; its contents do not survive
 	// a call into another filter.
 	Scratch []byte
@@ -151,6 +158,7 @@ func (c *Ctx) Reset() {
 	c.RejectedBy, c.RejectReason = "", ""
 	c.UpstreamStatus, c.UpstreamError = 0, ""
 	c.BodyLimit, c.BodyLimitBy = 0, ""
+	c.CookieEdited = false
 	c.Scratch = c.Scratch[:0]
 	c.CurFilter, c.CurName = 0, ""
 	c.nLocals = 0

@@ -34,6 +34,7 @@ const (
 	hasHopByHop           // Keep-Alive, Proxy-Connection, TE, Trailer, Upgrade, Proxy-Authorization, Proxy-Authenticate
 	hasGatewayOnly        // X-Bot-Score, X-Client-Cert-Subject, X-Gateway-Identity
 	hasForwarded          // X-Forwarded-For, -Proto, -Host, X-Real-IP, X-Request-ID: the gateway writes its own
+	hasCookie             // forwarded as sent: see appendRawCookies
 )
 
 func headerBit(name []byte) uint32 {
@@ -41,6 +42,10 @@ func headerBit(name []byte) uint32 {
 	case 2:
 		if equalFold(name, "te") {
 			return hasHopByHop
+		}
+	case 6:
+		if equalFold(name, "cookie") {
+			return hasCookie
 		}
 	case 7:
 		if equalFold(name, "trailer") || equalFold(name, "upgrade") {
@@ -198,6 +203,32 @@ var tokenTable = func() (t [256]bool) {
 }()
 
 func isTokenChar(c byte) bool { return tokenTable[c] }
+
+// appendRawCookies appends a "Cookie: value" line for each Cookie line of
+// raw, a header block scanHeaders accepted, with the value as the client
+// sent it (less surrounding whitespace).
+func appendRawCookies(dst, raw []byte) []byte {
+	for len(raw) > 0 {
+		end := bytes.IndexByte(raw, '\n')
+		if end < 0 {
+			break
+		}
+		line := raw[:end]
+		raw = raw[end+1:]
+		name, value, ok := bytes.Cut(line, colon)
+		if ok && equalFold(name, "cookie") {
+			dst = append(dst, "Cookie: "...)
+			dst = append(dst, trimOWS(bytes.TrimSuffix(value, cr))...)
+			dst = append(dst, "\r\n"...)
+		}
+	}
+	return dst
+}
+
+var (
+	colon = []byte(":")
+	cr    = []byte("\r")
+)
 
 func trimOWS(b []byte) []byte {
 	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t') {

@@ -150,6 +150,7 @@ var (
 	// normalising them on every request.
 	hdrRequestID    = []byte("X-Request-Id")
 	hdrConnection   = []byte("Connection")
+	hdrCookie       = []byte("Cookie")
 	hopByHopHeaders = filters.NewHeaderNames("Connection", "Keep-Alive", "Proxy-Connection", "TE", "Trailer", "Upgrade", "Proxy-Authorization", "Proxy-Authenticate")
 	// gatewayOnlyHeaders are removed from every client request: plugins set
 	// them for backends (bot score, mTLS subject, gateway identity).
@@ -488,6 +489,14 @@ func prepareUpstreamRequest(st *reqState, filtered bool) {
 		b = append(b, c.RequestID...)
 		b = append(b, "\r\n"...)
 	}
+	// Cookies go upstream as the client sent them unless a filter changed
+	// them: fasthttp writes its own rendering once anything parsed them
+	// (any pass over the headers does), which drops quotes and the cookies
+	// it finds invalid.
+	if st.hdrMask&hasCookie != 0 && !c.CookieEdited {
+		h.DelBytes(hdrCookie)
+		b = appendRawCookies(b, h.RawHeaders())
+	}
 	st.fwd = b
 
 	h.SetNoDefaultContentType(true)
@@ -518,6 +527,9 @@ func rewriteRequest(st *reqState, r *route, query []byte) {
 			tok, conn = nextToken(conn)
 			if len(tok) > 0 && !equalFold(tok, "x-request-id") && !equalFold(tok, "close") && !equalFold(tok, "keep-alive") {
 				h.DelBytes(tok)
+				if equalFold(tok, "cookie") {
+					st.hdrMask &^= hasCookie // not to be restored either
+				}
 			}
 		}
 		h.DelBytes(hdrConnection)

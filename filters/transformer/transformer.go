@@ -60,6 +60,9 @@ type ops struct {
 	// removeNames and ownedNames are remove and owned in canonical form
 	// (headers only).
 	removeNames, ownedNames filters.HeaderNames
+	// cookie: remove names the Cookie header, the one op allowed on it
+	// (headers only; see filters.Ctx.CookieEdited).
+	cookie bool
 }
 
 func (o *ops) empty() bool {
@@ -122,6 +125,7 @@ func (t *Transformer) Access(c *filters.Ctx) filters.Verdict {
 		req.Header.SetMethodBytes(t.method)
 	}
 	if !t.hdr.empty() {
+		c.CookieEdited = c.CookieEdited || t.hdr.cookie
 		buf = t.headers(c, buf)
 	}
 	if !t.qs.empty() {
