@@ -492,8 +492,10 @@ func prepareUpstreamRequest(st *reqState, filtered bool) {
 	// Cookies go upstream as the client sent them unless a filter changed
 	// them: fasthttp writes its own rendering once anything parsed them
 	// (any pass over the headers does), which drops quotes and the cookies
-	// it finds invalid.
-	if st.hdrMask&hasCookie != 0 && !c.CookieEdited {
+	// it finds invalid. Only where Target.Do writes the head itself: through
+	// fasthttp's transport (a streamed body) cookies set as headers would be
+	// parsed and rendered again.
+	if st.hdrMask&hasCookie != 0 && !c.CookieEdited && upstream.Direct(req) {
 		h.DelBytes(hdrCookie)
 		b = appendRawCookies(b, h.RawHeaders())
 	}

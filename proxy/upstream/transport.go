@@ -52,7 +52,7 @@ import (
 // the clock.
 func (t *Target) Do(req *fasthttp.Request, resp *fasthttp.Response, extra []byte, now int64) error {
 	hc := t.Client
-	direct := !req.IsBodyStream() && len(req.Header.PeekTrailerKeys()) == 0
+	direct := Direct(req)
 	if !direct {
 		setHeaderLines(&req.Header, extra)
 		if len(req.Header.Host()) == 0 {
@@ -82,6 +82,14 @@ func (t *Target) Do(req *fasthttp.Request, resp *fasthttp.Response, extra []byte
 			return err
 		}
 	}
+}
+
+// Direct reports whether Do writes req's head itself (its body is in
+// memory and it has no trailers), rather than through fasthttp's transport,
+// where extra is set as headers and fasthttp serialises the head, cookies
+// in its own rendering.
+func Direct(req *fasthttp.Request) bool {
+	return !req.IsBodyStream() && len(req.Header.PeekTrailerKeys()) == 0
 }
 
 // idempotent is fasthttp's rule for sending a request again.
