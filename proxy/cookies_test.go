@@ -2,54 +2,24 @@ package proxy
 
 import (
 	"bufio"
-	"io"
 	"net"
 	"net/http"
-	"net/http/httputil"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/edgeguard/edgeguard/proxy/upstream/upstreamtest"
 )
 
 // headCapture is an upstream that records the head of every request it
-// gets, reads a chunked body, and answers 200, closing the connection.
+// gets and answers 200, closing the connection.
 func headCapture(t *testing.T) (addr string, heads <-chan string) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
 	ch := make(chan string, 16)
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				br := bufio.NewReader(c)
-				var head strings.Builder
-				for {
-					line, err := br.ReadString('\n')
-					if err != nil {
-						return
-					}
-					if line == "\r\n" {
-						break
-					}
-					head.WriteString(line)
-				}
-				ch <- head.String()
-				if strings.Contains(strings.ToLower(head.String()), "transfer-encoding: chunked") {
-					io.Copy(io.Discard, httputil.NewChunkedReader(br)) // the body, read before answering
-				}
-				c.Write([]byte("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"))
-			}()
-		}
-	}()
-	return ln.Addr().String(), ch
+	addr, _ = upstreamtest.OneShotHead(t, func(head string) string {
+		ch <- head
+		return "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
+	})
+	return addr, ch
 }
 
 // cookieLines returns the Cookie lines of a request head.

@@ -7,6 +7,7 @@ import (
 	"bufio"
 	"io"
 	"net"
+	"net/http/httputil"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -14,11 +15,22 @@ import (
 )
 
 // OneShot listens on loopback and answers one request per connection: it
-// reads the request (head, and a body of the Content-Length it announces),
-// writes what answer returns for the request line, and closes the
-// connection without saying so. It returns the address and the number of
-// connections accepted so far; the listener closes when the test ends.
+// reads the request (head, and a body of the Content-Length it announces,
+// or a chunked one), writes what answer returns for the request line, and
+// closes the connection without saying so. It returns the address and the
+// number of connections accepted so far; the listener closes when the test
+// ends.
 func OneShot(t testing.TB, answer func(requestLine string) string) (addr string, conns *atomic.Int32) {
+	t.Helper()
+	return OneShotHead(t, func(head string) string {
+		return answer(head[:strings.IndexByte(head, '\n')+1])
+	})
+}
+
+// OneShotHead is OneShot with answer given the whole request head as
+// received (request line and header lines, each with its CRLF, without the
+// blank line).
+func OneShotHead(t testing.TB, answer func(head string) string) (addr string, conns *atomic.Int32) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -35,9 +47,9 @@ func OneShot(t testing.TB, answer func(requestLine string) string) (addr string,
 			conns.Add(1)
 			go func(c net.Conn) {
 				defer c.Close()
-				line, ok := readRequest(bufio.NewReader(c))
+				head, ok := readRequest(bufio.NewReader(c))
 				if ok {
-					io.WriteString(c, answer(line))
+					io.WriteString(c, answer(head))
 				}
 			}(c)
 		}
@@ -45,15 +57,12 @@ func OneShot(t testing.TB, answer func(requestLine string) string) (addr string,
 	return ln.Addr().String(), conns
 }
 
-// readRequest reads a request and returns its request line. Reading it all
+// readRequest reads a request and returns its head. Reading it all
 // matters: closing a socket with unread bytes resets the connection, which
 // can discard the answer before the gateway reads it.
 func readRequest(br *bufio.Reader) (string, bool) {
-	first, err := br.ReadString('\n')
-	if err != nil {
-		return "", false
-	}
-	n := 0
+	var head strings.Builder
+	n, chunked := 0, false
 	for {
 		l, err := br.ReadString('\n')
 		if err != nil {
@@ -62,12 +71,30 @@ func readRequest(br *bufio.Reader) (string, bool) {
 		if l == "\r\n" {
 			break
 		}
-		if k, v, ok := strings.Cut(l, ":"); ok && strings.EqualFold(k, "content-length") {
-			n, _ = strconv.Atoi(strings.TrimSpace(v))
+		head.WriteString(l)
+		k, v, ok := strings.Cut(l, ":")
+		switch v = strings.TrimSpace(v); {
+		case ok && strings.EqualFold(k, "content-length"):
+			n, _ = strconv.Atoi(v)
+		case ok && strings.EqualFold(k, "transfer-encoding"):
+			chunked = strings.EqualFold(v, "chunked")
 		}
 	}
-	if _, err := io.CopyN(io.Discard, br, int64(n)); err != nil {
+	if chunked {
+		if _, err := io.Copy(io.Discard, httputil.NewChunkedReader(br)); err != nil {
+			return "", false
+		}
+		for { // the trailer section, up to its blank line
+			l, err := br.ReadString('\n')
+			if err != nil {
+				return "", false
+			}
+			if l == "\r\n" {
+				break
+			}
+		}
+	} else if _, err := io.CopyN(io.Discard, br, int64(n)); err != nil {
 		return "", false
 	}
-	return first, true
+	return head.String(), true
 }
