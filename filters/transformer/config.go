@@ -153,8 +153,8 @@ func compile(cfg confnode.Node, c *Config) *Transformer {
 	t.hdr.add = valueOps(cfg.Field("add").Field("headers"), c.Add.Headers, true, owned)
 	t.hdr.append = valueOps(cfg.Field("append").Field("headers"), c.Append.Headers, true, owned)
 	t.hdr.owned = owned.list
-	t.hdr.cookie = namesCookie(t.hdr.remove) // the only op allowed on Cookie
 	t.hdr.removeNames = filters.NewHeaderNames(t.hdr.remove...)
+	t.hdr.cookie = t.hdr.removeNames.Has([]byte("Cookie")) // the only op allowed on Cookie
 	t.hdr.ownedNames = filters.NewHeaderNames(t.hdr.owned...)
 	for _, ops := range [][]valueOp{t.hdr.replace, t.hdr.add, t.hdr.append} {
 		for i := range ops {
@@ -348,16 +348,6 @@ func valueOps(n confnode.Node, list []string, header bool, owned *ownedSet) []va
 func hasCTL(s string) bool {
 	for i := 0; i < len(s); i++ {
 		if s[i] < 0x20 || s[i] == 0x7f {
-			return true
-		}
-	}
-	return false
-}
-
-// namesCookie reports whether names has the Cookie header.
-func namesCookie(names []string) bool {
-	for _, n := range names {
-		if strings.EqualFold(n, "cookie") {
 			return true
 		}
 	}
