@@ -64,7 +64,7 @@ func (g *Gateway) compile(cfg *config.Config, errs *confnode.Errors) *runtime {
 	root.Errs = errs
 
 	res, err := clientip.New(cfg.TrustedProxies, cfg.RealIPHeader)
-	if err != nil {
+	if err != nil && !errs.Has("trusted_proxies") { // else reported by config
 		root.FieldErrorf("trusted_proxies", "%v", err)
 	}
 	rt.resolver = res

@@ -72,6 +72,57 @@ listen: {http: "nope"}
 	}
 }
 
+// TestValidateTypeErrors: values of the wrong type, an unknown key and
+// semantic problems in one file are all listed, each at its own field, and
+// validate does not crash on the partly decoded config (a bad duration once
+// left a service without its defaults and compiling it panicked).
+func TestValidateTypeErrors(t *testing.T) {
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	os.WriteFile(bad, []byte(`trusted_proxies: ["10.0.0.0/33"]
+services:
+  - {name: api, targets: ["127.0.0.1:9000"], connect_timeout: 2x, read_timeout: 60000}
+  - {name: b, targets: "127.0.0.1:9001", retries: many, keepalive: [1]}
+routes:
+  - {name: r, paths: ["v1"], service: apx, plugins: [lim], methds: [GET]}
+  - {name: r2, service: b, strip_path: maybe}
+plugins:
+  - {name: lim, plugin: request-size-limiting, config: {allowed_payload_size: -1}}
+`), 0o600)
+	var out, errb bytes.Buffer
+	if code := run([]string{"validate", "-c", bad}, &out, &errb); code != 1 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	want := []string{
+		`:1:19: trusted_proxies[0]: "10.0.0.0/33" is not an IP address or CIDR`,
+		`:3:63: services[0].connect_timeout: invalid duration "2x"`,
+		`:3:81: services[0].read_timeout: a duration needs a unit, such as 60000ms`,
+		`:4:24: services[1].targets: must be a list, not "127.0.0.1:9001"`,
+		`:4:51: services[1].retries: must be a whole number`,
+		`:4:68: services[1].keepalive: must be a single value, not a list`,
+		`:6:23: routes[0].paths[0]: must start with /`,
+		`:6:39: routes[0].service: no service named "apx"`,
+		`:6:60: routes[0].methds: unknown field (did you mean "methods"?)`,
+		`:7:40: routes[1].strip_path: must be true or false (got "maybe")`,
+		`:9:79: plugins[0].config.allowed_payload_size: must be > 0`,
+	}
+	got := strings.Split(strings.TrimSpace(errb.String()), "\n")
+	if len(got) != len(want) {
+		t.Errorf("want %d problems, got %d:\n%s", len(want), len(got), errb.String())
+	}
+	for i, w := range want {
+		if i >= len(got) || !strings.HasPrefix(got[i], bad+w) {
+			t.Errorf("problem %d: want %s%s\n%s", i, bad, w, errb.String())
+		}
+	}
+
+	// Only a type error: the rest of the file is decoded and compiled.
+	os.WriteFile(bad, []byte("services: [{name: a, targets: [\"127.0.0.1:9\"], connect_timeout: 2x}]\nroutes: [{name: r, service: a}]\n"), 0o600)
+	errb.Reset()
+	if code := run([]string{"validate", "-c", bad}, &out, &errb); code != 1 || !strings.Contains(errb.String(), `services[0].connect_timeout: invalid duration "2x"`) {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+}
+
 func freePort(t *testing.T) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -225,16 +225,41 @@ func Parse(file string, data []byte) (*Config, *confnode.Errors) {
 	if len(errs.List) > 0 {
 		return cfg, errs
 	}
-	if !root.Decode(cfg) {
-		return cfg, errs
-	}
+	// A value that failed to decode is left zero, so defaults and the
+	// checks still run (every problem of the file is listed at once, and
+	// the config has the shape later stages rely on); the checks' errors at
+	// a field that already failed to decode are dropped as repeats.
+	decoded := len(errs.List)
+	root.Decode(cfg)
+	failed := errs.List[decoded:len(errs.List):len(errs.List)]
 	cfg.defaults()
+	checked := len(errs.List)
 	cfg.check(root)
+	errs.List = append(errs.List[:checked], dropRepeats(errs.List[checked:], failed)...)
 	if len(errs.List) == 0 {
 		return cfg, nil
 	}
 	errs.Err()
 	return cfg, errs
+}
+
+// dropRepeats returns the errors of list that are not at or under the
+// field of an error in failed.
+func dropRepeats(list, failed []*confnode.Error) []*confnode.Error {
+	out := list[:0]
+	for _, e := range list {
+		repeat := false
+		for _, f := range failed {
+			if e.Under(f.Path) {
+				repeat = true
+				break
+			}
+		}
+		if !repeat {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 func (c *Config) defaults() {

@@ -78,6 +78,23 @@ func (es *Errors) Err() error {
 // Add records a problem.
 func (es *Errors) Add(e *Error) { es.List = append(es.List, e) }
 
+// Under reports whether e is about the field at path or a part of it
+// (path "services[0]" covers "services[0].targets[1]").
+func (e *Error) Under(path string) bool {
+	return path != "" && strings.HasPrefix(e.Path, path) &&
+		(len(e.Path) == len(path) || e.Path[len(path)] == '.' || e.Path[len(path)] == '[')
+}
+
+// Has reports whether a problem was recorded at path or a part of it.
+func (es *Errors) Has(path string) bool {
+	for _, e := range es.List {
+		if e.Under(path) {
+			return true
+		}
+	}
+	return false
+}
+
 // Node is a YAML node with the path that leads to it. The zero Node stands for
 // an absent value; its errors are placed at the parent.
 type Node struct {
@@ -218,14 +235,12 @@ func (n Node) Decode(v any) bool {
 	}
 	before := len(n.Errs.List)
 	n.checkKnown(n.Y, reflect.TypeOf(v), n.Path)
-	if len(n.Errs.List) != before {
-		return false
-	}
+	// Decoded even after an unknown key (which yaml.v3 skips), so that the
+	// type errors are listed too and v holds every value that is good.
 	if err := n.Y.Decode(v); err != nil {
 		n.typeErrors(err)
-		return false
 	}
-	return true
+	return len(n.Errs.List) == before
 }
 
 var durationType = reflect.TypeOf(time.Duration(0))
@@ -241,14 +256,21 @@ func (n Node) checkKnown(y *yaml.Node, t reflect.Type, path string) {
 	if y.Kind == yaml.AliasNode {
 		y = y.Alias
 	}
-	if t == yamlNodeType || reflect.PointerTo(t).Implements(unmarshalerType) {
+	if t == yamlNodeType || isNull(y) {
+		return
+	}
+	if msg := shapeError(y, t); msg != "" {
+		n.Errs.Add(&Error{File: n.File, Line: y.Line, Col: y.Column, Path: path, Msg: msg})
+		// The value is decoded as absent (the field keeps its zero value),
+		// so the decoder goes on to the rest of the file.
+		*y = yaml.Node{Kind: yaml.ScalarNode, Tag: "!!null", Line: y.Line, Column: y.Column}
+		return
+	}
+	if reflect.PointerTo(t).Implements(unmarshalerType) {
 		return
 	}
 	switch t.Kind() {
 	case reflect.Struct:
-		if y.Kind != yaml.MappingNode {
-			return // the decoder reports the type error
-		}
 		fields := structFields(t)
 		for i := 0; i+1 < len(y.Content); i += 2 {
 			k, val := y.Content[i], y.Content[i+1]
@@ -272,20 +294,96 @@ func (n Node) checkKnown(y *yaml.Node, t reflect.Type, path string) {
 			n.checkKnown(val, f.Type, joinPath(path, k.Value))
 		}
 	case reflect.Slice, reflect.Array:
-		if y.Kind != yaml.SequenceNode {
-			return
-		}
 		for i, e := range y.Content {
 			n.checkKnown(e, t.Elem(), fmt.Sprintf("%s[%d]", path, i))
 		}
 	case reflect.Map:
-		if y.Kind != yaml.MappingNode {
-			return
-		}
 		for i := 0; i+1 < len(y.Content); i += 2 {
 			n.checkKnown(y.Content[i+1], t.Elem(), joinPath(path, y.Content[i].Value))
 		}
 	}
+}
+
+func isNull(y *yaml.Node) bool {
+	return y.Kind == yaml.ScalarNode && y.ShortTag() == "!!null"
+}
+
+// shapeError says what is wrong when y cannot be decoded into a value of
+// type t (t is not a pointer): a list where a mapping belongs, "yes" for a
+// bool, "60000" for a duration, or what a custom UnmarshalYAML refuses.
+// Scalars are tried with the decoder itself, so what it accepts is exactly
+// what passes here.
+func shapeError(y *yaml.Node, t reflect.Type) string {
+	if y.Kind == yaml.AliasNode {
+		y = y.Alias
+	}
+	if reflect.PointerTo(t).Implements(unmarshalerType) {
+		err := reflect.New(t).Interface().(yaml.Unmarshaler).UnmarshalYAML(y)
+		var ne *NodeError
+		switch {
+		case err == nil:
+			return ""
+		case errors.As(err, &ne):
+			return ne.Msg
+		}
+		return stripLine(err.Error())
+	}
+	switch t.Kind() {
+	case reflect.Struct, reflect.Map:
+		if y.Kind != yaml.MappingNode {
+			return "must be a mapping (name: value), not " + describe(y)
+		}
+		return ""
+	case reflect.Slice, reflect.Array:
+		if y.Kind != yaml.SequenceNode {
+			return "must be a list, not " + describe(y)
+		}
+		return ""
+	case reflect.Interface:
+		return ""
+	}
+	if y.Kind != yaml.ScalarNode {
+		return "must be a single value, not " + describe(y)
+	}
+	if y.Decode(reflect.New(t).Interface()) == nil {
+		return ""
+	}
+	switch {
+	case t == durationType && (y.ShortTag() == "!!int" || y.ShortTag() == "!!float"):
+		return fmt.Sprintf("a duration needs a unit, such as %[1]sms or %[1]ss (got %[1]s)", y.Value)
+	case t == durationType:
+		return fmt.Sprintf("invalid duration %q (such as 500ms, 30s, 5m or 1h)", y.Value)
+	case t.Kind() == reflect.Bool:
+		return fmt.Sprintf("must be true or false (got %q)", y.Value)
+	case t.Kind() >= reflect.Int && t.Kind() <= reflect.Uint64:
+		return fmt.Sprintf("must be a whole number in range (got %q)", y.Value)
+	case t.Kind() == reflect.Float32 || t.Kind() == reflect.Float64:
+		return fmt.Sprintf("must be a number (got %q)", y.Value)
+	}
+	return fmt.Sprintf("invalid value %q", y.Value)
+}
+
+func describe(y *yaml.Node) string {
+	switch y.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	}
+	return fmt.Sprintf("%q", y.Value)
+}
+
+// stripLine removes the "line N: " an UnmarshalYAML error may start with
+// (the error is placed by its node).
+func stripLine(msg string) string {
+	if rest, ok := strings.CutPrefix(msg, "line "); ok {
+		if i := strings.Index(rest, ": "); i > 0 {
+			if _, err := strconv.Atoi(rest[:i]); err == nil {
+				return rest[i+2:]
+			}
+		}
+	}
+	return msg
 }
 
 var (
