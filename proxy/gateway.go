@@ -252,6 +252,7 @@ func (g *Gateway) newServer(cfg *config.Config) *fasthttp.Server {
 		Handler:               g.handle,
 		ErrorHandler:          g.errorHandler,
 		ContinueHandler:       g.continueHandler,
+		HeaderReceived:        g.headerReceived,
 		Name:                  "",
 		NoDefaultServerHeader: true,
 		// server.read_timeout, write_timeout and idle_timeout are kept by
@@ -300,6 +301,19 @@ func (g *Gateway) continueHandler(h *fasthttp.RequestHeader) bool {
 		return false
 	}
 	return true
+}
+
+// headerReceived runs when a request's head has been read. fasthttp then
+// reads up to 8 KiB of the body before the handler runs; for a request
+// announcing more than the gateway would take anywhere, that read is cut
+// to one byte, so its 413 is sent at once instead of after the client sent
+// 8 KiB (or after read_timeout when it sends less). The rest of the body is
+// streamed as usual when the route does take it.
+func (g *Gateway) headerReceived(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
+	if int64(h.ContentLength()) > g.rt.Load().minBodyLimit {
+		return fasthttp.RequestConfig{MaxRequestBodySize: 1}
+	}
+	return fasthttp.RequestConfig{}
 }
 
 type fasthttpLogger struct{ l *slog.Logger }

@@ -30,6 +30,10 @@ type runtime struct {
 	// after the last one finished.
 	inflight atomic.Int64
 	retired  atomic.Bool
+	// minBodyLimit is the smallest body limit of the server and any route:
+	// a request announcing more gets its body's pre-read cut to one byte
+	// (headerReceived), so its 413 does not wait for the body.
+	minBodyLimit int64
 }
 
 // link is one filter of a compiled chain.
@@ -59,7 +63,7 @@ type route struct {
 // compile builds a runtime from cfg. Problems (including every plugin's
 // config errors) are added to errs; the runtime is nil when there are any.
 func (g *Gateway) compile(cfg *config.Config, errs *confnode.Errors) *runtime {
-	rt := &runtime{cfg: cfg, services: map[string]*upstream.Service{}, loadedAt: time.Now()}
+	rt := &runtime{cfg: cfg, services: map[string]*upstream.Service{}, loadedAt: time.Now(), minBodyLimit: int64(cfg.Server.MaxBodySize)}
 	root := cfg.Root
 	root.Errs = errs
 
@@ -162,6 +166,9 @@ func (g *Gateway) compile(cfg *config.Config, errs *confnode.Errors) *runtime {
 		for _, l := range cr.chain {
 			if bl, ok := l.f.(interface{ Limit() int64 }); ok && (cr.bodyLimit == 0 || bl.Limit() < cr.bodyLimit) {
 				cr.bodyLimit = bl.Limit()
+			}
+			if cr.bodyLimit > 0 && cr.bodyLimit < rt.minBodyLimit {
+				rt.minBodyLimit = cr.bodyLimit
 			}
 			cr.hasResp = cr.hasResp || l.resp != nil
 			cr.hasLog = cr.hasLog || l.log != nil
