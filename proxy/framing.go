@@ -31,7 +31,7 @@ func checkFraming(h *fasthttp.RequestHeader) string {
 // Bits of the header mask scanHeaders returns.
 const (
 	hasConnection  uint32 = 1 << iota
-	hasHopByHop           // Keep-Alive, Proxy-Connection, TE, Trailer, Upgrade, Proxy-Authorization, Proxy-Authenticate
+	hasHopByHop           // Keep-Alive, Proxy-Connection, TE, Trailer, Upgrade, Proxy-Authorization, Proxy-Authenticate, HTTP2-Settings
 	hasGatewayOnly        // X-Bot-Score, X-Client-Cert-Subject, X-Gateway-Identity
 	hasForwarded          // X-Forwarded-For, -Proto, -Host, X-Real-IP, X-Request-ID: the gateway writes its own
 	hasCookie             // forwarded as sent: see appendRawCookies
@@ -69,6 +69,10 @@ func headerBit(name []byte) uint32 {
 	case 12:
 		if equalFold(name, "x-request-id") {
 			return hasForwarded
+		}
+	case 14:
+		if equalFold(name, "http2-settings") {
+			return hasHopByHop
 		}
 	case 15:
 		if equalFold(name, "x-forwarded-for") {
@@ -279,3 +283,91 @@ func checkRequestLine(h *fasthttp.RequestHeader) (int, string) {
 	}
 	return fasthttp.StatusNotImplemented, "Method not implemented"
 }
+
+// checkHost validates the request's host and resolves absolute-form: a
+// request target such as "http://b/x" carries the authority, which takes
+// the place of the Host header (RFC 9112 §3.2.2), so routing, the Host sent
+// upstream and X-Forwarded-Host all use it. It returns a reason, or "".
+func checkHost(h *fasthttp.RequestHeader) string {
+	uri := h.RequestURI()
+	if len(uri) > 0 && uri[0] != '/' && uri[0] != '*' {
+		i := bytes.Index(uri, []byte("://"))
+		if i < 0 || !(equalFold(uri[:i], "http") || equalFold(uri[:i], "https")) {
+			return "invalid request target"
+		}
+		auth := uri[i+3:]
+		if j := bytes.IndexAny(auth, "/?#"); j >= 0 {
+			auth = auth[:j]
+		}
+		if !validHost(auth) {
+			return "invalid host in the request target"
+		}
+		if !bytes.Equal(h.Host(), auth) {
+			h.SetHostBytes(auth)
+		}
+		return ""
+	}
+	// An empty Host is refused by fasthttp where HTTP/1.1 requires one; an
+	// HTTP/1.0 request may come without.
+	if host := h.Host(); len(host) > 0 && !validHost(host) {
+		return "invalid Host header"
+	}
+	return ""
+}
+
+// validHost reports whether b is uri-host [":" port] (RFC 3986 §3.2.2) as
+// a client may address a server: a name of letters, digits, "-", ".", "_"
+// and "~" (percent-encoding and sub-delims are legal in a reg-name but no
+// DNS name, and userinfo has no place in Host), an IPv4 address, or an IP
+// literal in brackets; the port is up to five digits.
+func validHost(b []byte) bool {
+	i := 0
+	if len(b) > 0 && b[0] == '[' {
+		end := bytes.IndexByte(b, ']')
+		if end < 2 {
+			return false
+		}
+		for _, c := range b[1:end] {
+			if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F' || c == ':' || c == '.') {
+				return false
+			}
+		}
+		i = end + 1
+	} else {
+		for i < len(b) && hostTable[b[i]] {
+			i++
+		}
+		if i == 0 {
+			return false
+		}
+	}
+	if i == len(b) {
+		return true
+	}
+	port := b[i+1:]
+	if b[i] != ':' || len(port) > 5 {
+		return false
+	}
+	for _, c := range port {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+var hostTable = func() (t [256]bool) {
+	for c := 'a'; c <= 'z'; c++ {
+		t[c] = true
+	}
+	for c := 'A'; c <= 'Z'; c++ {
+		t[c] = true
+	}
+	for c := '0'; c <= '9'; c++ {
+		t[c] = true
+	}
+	for _, c := range "-._~" {
+		t[c] = true
+	}
+	return t
+}()

@@ -151,7 +151,7 @@ var (
 	hdrRequestID    = []byte("X-Request-Id")
 	hdrConnection   = []byte("Connection")
 	hdrCookie       = []byte("Cookie")
-	hopByHopHeaders = filters.NewHeaderNames("Connection", "Keep-Alive", "Proxy-Connection", "TE", "Trailer", "Upgrade", "Proxy-Authorization", "Proxy-Authenticate")
+	hopByHopHeaders = filters.NewHeaderNames("Connection", "Keep-Alive", "Proxy-Connection", "TE", "Trailer", "Upgrade", "Proxy-Authorization", "Proxy-Authenticate", "HTTP2-Settings")
 	// gatewayOnlyHeaders are removed from every client request: plugins set
 	// them for backends (bot score, mTLS subject, gateway identity).
 	gatewayOnlyHeaders = filters.NewHeaderNames("X-Bot-Score", "X-Client-Cert-Subject", "X-Gateway-Identity")
@@ -209,6 +209,9 @@ func (g *Gateway) serve(rt *runtime, st *reqState, rc *fasthttp.RequestCtx, rp *
 	}
 	reason, mask := scanHeaders(&req.Header)
 	st.hdrMask = mask
+	if reason == "" {
+		reason = checkHost(&req.Header)
+	}
 	if reason != "" {
 		g.metrics.badRequests.Inc()
 		g.coreReject(st, fasthttp.StatusBadRequest, "bad_framing", "Bad request: "+reason)
@@ -405,7 +408,7 @@ func stripResponseHopByHop(st *reqState, h *fasthttp.ResponseHeader) {
 			for rest := conn; len(rest) > 0 && !del; {
 				var tok []byte
 				tok, rest = nextToken(rest)
-				del = len(tok) > 0 && equalFold(k, tok) && !equalFold(tok, "x-request-id")
+				del = len(tok) > 0 && equalFold(k, tok) && !equalFold(tok, "x-request-id") && !keptFromConnection(tok)
 			}
 		}
 		if del {
@@ -527,7 +530,7 @@ func rewriteRequest(st *reqState, r *route, query []byte) {
 		for conn := h.PeekBytes(hdrConnection); len(conn) > 0; {
 			var tok []byte
 			tok, conn = nextToken(conn)
-			if len(tok) > 0 && !equalFold(tok, "x-request-id") && !equalFold(tok, "close") && !equalFold(tok, "keep-alive") {
+			if len(tok) > 0 && !equalFold(tok, "x-request-id") && !equalFold(tok, "close") && !equalFold(tok, "keep-alive") && !keptFromConnection(tok) {
 				h.DelBytes(tok)
 				if equalFold(tok, "cookie") {
 					st.hdrMask &^= hasCookie // not to be restored either
@@ -580,6 +583,15 @@ func rewriteRequest(st *reqState, r *route, query []byte) {
 	} else {
 		req.SetRequestURIBytes(p)
 	}
+}
+
+// keptFromConnection reports whether a header named in Connection is kept
+// anyway: the message's framing and Host are not hop-by-hop, and removing
+// them would leave a body without its length (a request on its way
+// upstream with its body still in the stream) or a request without its
+// host.
+func keptFromConnection(name []byte) bool {
+	return equalFold(name, "content-length") || equalFold(name, "transfer-encoding") || equalFold(name, "host")
 }
 
 func splitQuery(uri []byte) (path, query []byte) {
