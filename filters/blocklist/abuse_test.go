@@ -221,7 +221,7 @@ func TestAbuseConfigErrors(t *testing.T) {
 	cases := []struct{ yaml, want string }{
 		{"abuse: {enabled: true, threshold: -1}\n", "edgeguard.yaml:1:35: abuse.threshold: must be > 0"},
 		{"abuse: {enabled: true, window: 10ms}\n", "abuse.window: must be at least 1s"},
-		{"abuse: {enabled: true, window: 60}\n", "cannot unmarshal !!int `60` into time.Duration"},
+		{"abuse: {enabled: true, window: 60}\n", "abuse.window: a duration needs a unit, such as 60ms or 60s (got 60)"},
 		{"abuse: {enabled: true, block_ttl: 0s}\n", ""}, // 0 means default
 		{"abuse:\n  enabled: true\n  weights:\n    \"401\": 10\n    40x: 5\n", "edgeguard.yaml:5:10: abuse.weights.40x: unknown event \"40x\": use an HTTP status"},
 		{"abuse:\n  weights:\n    700: 5\n", "abuse.weights.700: status 700 out of range"},

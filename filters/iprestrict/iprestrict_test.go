@@ -170,7 +170,7 @@ func TestConfigErrors(t *testing.T) {
 		{"deny: [\"10.0.0.0 /8\"]\n", []string{"config.deny[0]", "spaces"}},
 		{"deny: [example.com]\n", []string{"config.deny[0]", "unexpected character"}},
 		{"deny: [10.0.0.1]\nstatus: 200\n", []string{"config.status: must be an HTTP error status (400-599), got 200"}},
-		{"deny: [10.0.0.1]\nstatus: forbidden\n", []string{"test.yaml:2:", "cannot unmarshal !!str `forbidden` into int"}},
+		{"deny: [10.0.0.1]\nstatus: forbidden\n", []string{"test.yaml:2:9: config.status: must be a whole number in range (got \"forbidden\")"}},
 		{"deny: [10.0.0.1]\nallowed: [10.0.0.2]\n", []string{"config.allowed: unknown field (did you mean \"allow\"?)"}},
 		{"allow: [10.0.0.1]\nwhitelist: [10.0.0.2]\n", []string{"config.whitelist: cannot be combined with allow"}},
 		{"deny: [10.0.0.1]\nblacklist: [10.0.0.2]\n", []string{"config.blacklist: cannot be combined with deny"}},

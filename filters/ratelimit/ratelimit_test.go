@@ -39,7 +39,7 @@ func TestConfigErrors(t *testing.T) {
 		{"minute: 1.5", "minute must be a whole number"},
 		{"second: 2000000000", "second must be at most 1000000000"},
 		{"minute: 100\nhour: 10", "config.hour: rate-limiting: the limit for hour(10) cannot be lower than the limit for minute(100)"},
-		{"minute: x", "cannot unmarshal"},
+		{"minute: x", `config.minute: must be a number (got "x")`},
 		{"minut: 5", `config.minut: unknown field (did you mean "minute"?)`},
 		{"minute: 5\nlimit_by: user", `unknown limit_by "user"`},
 		{"minute: 5\nlimit_by: header", "header_name is required"},
