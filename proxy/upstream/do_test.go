@@ -43,6 +43,11 @@ func TestDoRetriesIdempotent(t *testing.T) {
 }
 
 func testDoRetries(t *testing.T, buffered bool) {
+	// The pooled connections are used as they are, closed or not: a
+	// connection idle for longer than idleCheck is looked at first, and one
+	// the upstream closed is not used (TestIdleConnectionChecked).
+	defer func(d int64) { idleCheck = d }(idleCheck)
+	idleCheck = int64(time.Hour)
 	addr, gets, posts := oneShotBackend(t)
 	s := Settings{ConnectTimeout: time.Second, ReadTimeout: 2 * time.Second, WriteTimeout: 2 * time.Second, MaxConns: 4,
 		KeepAlive: time.Minute, Retries: 1, BufferResponses: buffered, MaxResponseSize: 1 << 20}

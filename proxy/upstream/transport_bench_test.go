@@ -67,3 +67,47 @@ func BenchmarkDo(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkIdleCheck is what roundTrip's look at a pooled connection
+// costs (idleUsable): nothing but a clock comparison for one reused within
+// idleCheck ("fresh"), a non-blocking MSG_PEEK on its socket for one idle
+// for longer ("idle").
+func BenchmarkIdleCheck(b *testing.B) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err == nil {
+			defer c.Close()
+			io.Copy(io.Discard, c)
+		}
+	}()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	conn := deadline.Wrap(c, time.Millisecond)
+	for _, idle := range []bool{false, true} {
+		name := "fresh"
+		if idle {
+			name = "idle"
+		}
+		b.Run(name, func(b *testing.B) {
+			now := deadline.Now()
+			last := deadline.Time(now - idleCheck/2)
+			if idle {
+				last = deadline.Time(now - 2*idleCheck)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				if !idleUsable(conn, last, now) {
+					b.Fatal("not usable")
+				}
+			}
+		})
+	}
+}
