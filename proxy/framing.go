@@ -190,7 +190,11 @@ func scanHeaders(h *fasthttp.RequestHeader) (string, uint32) {
 	return "", mask
 }
 
-var tokenTable = func() (t [256]bool) {
+// tokenTable holds the tchars of RFC 9110 §5.6.2.
+var tokenTable = alnumTable("!#$%&'*+-.^_`|~")
+
+// alnumTable is a byte table of letters, digits and the bytes of extra.
+func alnumTable(extra string) (t [256]bool) {
 	for c := 'a'; c <= 'z'; c++ {
 		t[c] = true
 	}
@@ -200,11 +204,11 @@ var tokenTable = func() (t [256]bool) {
 	for c := '0'; c <= '9'; c++ {
 		t[c] = true
 	}
-	for _, c := range "!#$%&'*+-.^_`|~" {
+	for _, c := range extra {
 		t[c] = true
 	}
 	return t
-}()
+}
 
 func isTokenChar(c byte) bool { return tokenTable[c] }
 
@@ -356,18 +360,5 @@ func validHost(b []byte) bool {
 	return true
 }
 
-var hostTable = func() (t [256]bool) {
-	for c := 'a'; c <= 'z'; c++ {
-		t[c] = true
-	}
-	for c := 'A'; c <= 'Z'; c++ {
-		t[c] = true
-	}
-	for c := '0'; c <= '9'; c++ {
-		t[c] = true
-	}
-	for _, c := range "-._~" {
-		t[c] = true
-	}
-	return t
-}()
+// hostTable holds the bytes of a host name (RFC 3986 unreserved).
+var hostTable = alnumTable("-._~")
