@@ -10,8 +10,9 @@ import (
 )
 
 // FuzzFraming parses arbitrary request heads with fasthttp and runs the
-// framing and request-line checks: they must never panic, and a request
-// they accept must not carry both Content-Length and Transfer-Encoding, and
+// framing, request-line and host checks: they must never panic, a request
+// they accept must not carry both Content-Length and Transfer-Encoding nor
+// a host of other bytes than a host name's, and
 // scanHeaders must accept and reject exactly what the previous, line-by-line
 // version (scanHeadersRef) did, with the same header mask.
 func FuzzFraming(f *testing.F) {
@@ -21,6 +22,9 @@ func FuzzFraming(f *testing.F) {
 		"POST / HTTP/1.1\r\nHost: a\r\nX: 1\r\n folded\r\n\r\n",
 		"GET / HTTP/1.1\r\nHost: a\nX: 1\r\n\r\n",
 		"POST / HTTP/1.0\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n",
+		"GET http://b:80/x?y HTTP/1.1\r\nHost: a\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: [::1]:8080\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: u@b\r\n\r\n",
 	} {
 		f.Add([]byte(s))
 	}
@@ -34,6 +38,14 @@ func FuzzFraming(f *testing.F) {
 		want, wantMask := scanHeadersRef(&h)
 		if (got == "") != (want == "") || gotMask != wantMask {
 			t.Fatalf("scanHeaders %q %b, reference %q %b for %q", got, gotMask, want, wantMask, data)
+		}
+		if checkHost(&h) == "" {
+			// What routing and the upstream get is a plain host[:port].
+			for _, c := range h.Host() {
+				if !hostTable[c] && !strings.ContainsRune(":[]", rune(c)) {
+					t.Fatalf("accepted host %q (from %q)", h.Host(), data)
+				}
+			}
 		}
 		if checkFraming(&h) == "" {
 			raw := strings.ToLower(string(h.RawHeaders()))
