@@ -151,3 +151,25 @@ func BenchmarkScanHeaders(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkCheckHost runs the host check on a request with a host:port
+// Host header (peerbench's) and on an absolute-form request.
+func BenchmarkCheckHost(b *testing.B) {
+	for _, bc := range []struct{ name, head string }{
+		{"origin-form", "GET /v1/items HTTP/1.1\r\nHost: 127.0.0.1:18095\r\n\r\n"},
+		{"absolute-form", "GET http://api.example.com/v1/items HTTP/1.1\r\nHost: api.example.com\r\n\r\n"},
+	} {
+		var h fasthttp.RequestHeader
+		if err := h.Read(bufio.NewReader(strings.NewReader(bc.head))); err != nil {
+			b.Fatal(err)
+		}
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if r := checkHost(&h); r != "" {
+					b.Fatal(r)
+				}
+			}
+		})
+	}
+}
