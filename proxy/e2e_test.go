@@ -765,3 +765,44 @@ routes:
 		t.Errorf("no request tried the refused target:\n%s", m)
 	}
 }
+
+// TestLingeringCloseAfter413: a client still sending a body the gateway
+// refused gets the 413 and a clean end of the connection (FIN), not a
+// reset: the close lingers, reading and discarding the rest. Without it
+// the client's writes failed with "connection reset" a few hundred KB in,
+// and a reset can destroy the response before the client reads it.
+func TestLingeringCloseAfter413(t *testing.T) {
+	b := startBackend(t, "api")
+	g := startGateway(t, `
+services: [{name: api, targets: ["@B1@"]}]
+routes: [{name: limited, paths: ["/"], service: api, plugins: [small]}]
+plugins: [{name: small, plugin: request-size-limiting, config: {allowed_payload_size: 1, size_unit: kilobytes}}]
+`, b)
+	for _, head := range []string{
+		"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 8000000\r\n\r\n",              // refused before the body
+		"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n7a1200\r\n", // counted while it streams
+	} {
+		c, err := net.Dial("tcp", g.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		werr := make(chan error, 1)
+		go func() {
+			if _, err := io.WriteString(c, head); err != nil {
+				werr <- err
+				return
+			}
+			_, err := c.Write(bytes.Repeat([]byte("x"), 8000000))
+			werr <- err
+		}()
+		out, rerr := io.ReadAll(c)
+		if err := <-werr; err != nil {
+			t.Errorf("%q: the client's writes failed: %v", head, err)
+		}
+		if rerr != nil || !strings.HasPrefix(string(out), "HTTP/1.1 413") {
+			t.Errorf("%q: want a 413 and a clean close, got %v, %.60q", head, rerr, out)
+		}
+		c.Close()
+	}
+}

@@ -343,7 +343,7 @@ func (g *Gateway) errorHandler(rc *fasthttp.RequestCtx, err error) {
 	rc.SetStatusCode(status)
 	rc.Response.Header.SetContentTypeBytes(jsonType)
 	rc.SetBodyString(`{"message":"` + msg + `"}`)
-	rc.SetConnectionClose()
+	closeAfterError(rc)
 }
 
 // Serve starts the public and admin listeners and blocks until Shutdown.

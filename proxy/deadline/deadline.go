@@ -39,6 +39,7 @@
 package deadline
 
 import (
+	"io"
 	"net"
 	"net/netip"
 	"sync/atomic"
@@ -136,10 +137,44 @@ type Conn struct {
 	foreign atomic.Bool // see Conn
 	phase   uint8
 	t       Timeouts
-	peer    netip.Addr // see Peer
-	peerTxt []byte     // see AppendPeer
-	aw      *awaiter   // see WriteAwait
-	noAwait bool       // WriteAwait cannot wait on this connection
+	peer    netip.Addr  // see Peer
+	peerTxt []byte      // see AppendPeer
+	aw      *awaiter    // see WriteAwait
+	noAwait bool        // WriteAwait cannot wait on this connection
+	linger  atomic.Bool // see Linger
+}
+
+// Linger makes Close a lingering close, for a connection ended by an
+// error response while the client may still be sending (a body over the
+// limit, a refused request): Close then shuts down the writing side only
+// and reads and discards what still comes, for up to LingerTime and
+// LingerBytes, before it closes. Closing with unread bytes would make the
+// kernel answer them with a reset, which can destroy the response on its
+// way to the client (nginx's lingering_close; net/http's closeWriteAndWait).
+func (c *Conn) Linger() { c.linger.Store(true) }
+
+// LingerTime and LingerBytes bound a lingering close (see Linger).
+var (
+	LingerTime  = 2 * time.Second
+	LingerBytes = int64(16 << 20)
+)
+
+// Close closes the connection, lingering after Linger (in a goroutine of
+// its own, so the caller does not wait).
+func (c *Conn) Close() error {
+	if !c.linger.Load() {
+		return c.Conn.Close()
+	}
+	cw, ok := c.Conn.(interface{ CloseWrite() error })
+	if !ok || cw.CloseWrite() != nil {
+		return c.Conn.Close()
+	}
+	go func(conn net.Conn) {
+		conn.SetReadDeadline(time.Now().Add(LingerTime))
+		io.CopyN(io.Discard, conn, LingerBytes)
+		conn.Close()
+	}(c.Conn)
+	return nil
 }
 
 // Peer returns the address of the remote end (IPv4-mapped addresses
