@@ -377,13 +377,15 @@ func (g *Gateway) Serve() error {
 	}
 	g.log.Info("edgeguard listening", "http", ln.Addr().String(), "admin", cfg.Admin.Listen, "version", Version)
 	close(g.ready)
-	return g.server.Serve(g.coalesced(ln, cfg))
+	cl := g.coalesced(ln, cfg)
+	cl.WatchHeads = true // plain HTTP: see deadline.Listener
+	return g.server.Serve(cl)
 }
 
 // coalesced wraps a public listener so that its connections keep the
 // server's read, write and idle timeouts themselves, arming deadlines
 // lazily within an eighth of the shortest (package deadline).
-func (g *Gateway) coalesced(ln net.Listener, cfg *config.Config) net.Listener {
+func (g *Gateway) coalesced(ln net.Listener, cfg *config.Config) deadline.Listener {
 	s := cfg.Server
 	t := deadline.Timeouts{Read: s.ReadTimeout, Write: s.WriteTimeout, Idle: s.IdleTimeout}
 	return deadline.Listener{Listener: ln, Slack: deadline.Slack(t.Read, t.Write, t.Idle), Timeouts: t}

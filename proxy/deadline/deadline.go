@@ -39,6 +39,8 @@
 package deadline
 
 import (
+	"bytes"
+	"errors"
 	"io"
 	"net"
 	"net/netip"
@@ -142,7 +144,48 @@ type Conn struct {
 	aw      *awaiter    // see WriteAwait
 	noAwait bool        // WriteAwait cannot wait on this connection
 	linger  atomic.Bool // see Linger
+	// Head watch (see Listener.WatchHeads): the current request's head has
+	// not ended yet, the bytes so far hold a bare LF pair (and no CRLF
+	// CRLF), and the last three bytes read (for an end split across reads).
+	watch, headOpen, lfEnd bool
+	tail                   [3]byte
 }
+
+// ErrBareLFHead is what Read returns, instead of waiting for more, on a
+// watched connection whose request head ended with a bare LF (RFC 9112
+// §2.2): fasthttp reads a head up to CRLF CRLF only, and would wait for the
+// rest until the read timeout. The server then answers 400 at once.
+var ErrBareLFHead = errors.New("request head ended by a bare LF")
+
+// watchHead notes b, just read in a reading phase while the head is open.
+// The common request's head ends its read: one comparison.
+func (c *Conn) watchHead(b []byte) {
+	if n := len(b); n >= 4 && string(b[n-4:]) == "\r\n\r\n" {
+		c.headOpen = false
+		return
+	}
+	var buf [3 + 4]byte // the tail before b and b's first bytes, for a split CRLF CRLF
+	j := copy(buf[:], c.tail[:])
+	j += copy(buf[j:], b)
+	if bytes.Contains(buf[:j], crlfcrlf) || bytes.Contains(b, crlfcrlf) {
+		c.headOpen = false
+		return
+	}
+	// No CRLF CRLF so far: a bare LF pair anywhere ended the head (a body
+	// follows the head's end, never comes before it).
+	c.lfEnd = bytes.Contains(buf[:j], lflf) || bytes.Contains(b, lflf)
+	if len(b) >= 3 {
+		copy(c.tail[:], b[len(b)-3:])
+	} else {
+		k := copy(c.tail[:], c.tail[len(b):])
+		copy(c.tail[k:], b)
+	}
+}
+
+var (
+	crlfcrlf = []byte("\r\n\r\n")
+	lflf     = []byte("\n\n")
+)
 
 // Linger makes Close a lingering close, for a connection ended by an
 // error response while the client may still be sending (a body over the
@@ -270,6 +313,10 @@ func (c *Conn) stale(want, have int64) bool {
 
 // Read arms the read deadline if it moved by the slack, then reads.
 func (c *Conn) Read(p []byte) (int, error) {
+	if c.lfEnd && c.headOpen {
+		c.lfEnd = false
+		return 0, ErrBareLFHead
+	}
 	if c.managed {
 		switch c.phase {
 		case interim:
@@ -300,6 +347,10 @@ func (c *Conn) Read(p []byte) (int, error) {
 		if c.t.Read > 0 {
 			c.wantR = readPending
 		}
+		c.headOpen, c.tail = c.watch, [3]byte{}
+	}
+	if c.headOpen && n > 0 {
+		c.watchHead(p[:n])
 	}
 	return n, err
 }
@@ -363,6 +414,11 @@ type Listener struct {
 	net.Listener
 	Slack    time.Duration
 	Timeouts Timeouts
+	// WatchHeads (plain HTTP only: under TLS the bytes are records) makes
+	// each connection refuse a request head ended by a bare LF at once
+	// (ErrBareLFHead) instead of waiting for a CRLF CRLF until the read
+	// timeout.
+	WatchHeads bool
 }
 
 // Accept waits for the next connection and wraps it.
@@ -372,7 +428,9 @@ func (l Listener) Accept() (net.Conn, error) {
 		return nil, err
 	}
 	if l.Timeouts != (Timeouts{}) {
-		return WrapServer(c, l.Slack, l.Timeouts), nil
+		cc := WrapServer(c, l.Slack, l.Timeouts)
+		cc.watch, cc.headOpen = l.WatchHeads, l.WatchHeads
+		return cc, nil
 	}
 	return Wrap(c, l.Slack), nil
 }

@@ -443,3 +443,66 @@ func TestForeignWriter(t *testing.T) {
 		t.Fatalf("peer read %q", got)
 	}
 }
+
+// chunkConn returns its chunks one Read at a time, then blocks forever
+// (as a client that sent them and waits would).
+type chunkConn struct {
+	net.Conn
+	chunks []string
+}
+
+func (c *chunkConn) Read(p []byte) (int, error) {
+	if len(c.chunks) == 0 {
+		return 0, errWouldWait
+	}
+	n := copy(p, c.chunks[0])
+	c.chunks = c.chunks[1:]
+	return n, nil
+}
+
+func (c *chunkConn) SetReadDeadline(time.Time) error { return nil }
+
+var errWouldWait = errors.New("the reader would wait for more")
+
+// TestWatchHeads: on a watched connection, a request head ended by a bare
+// LF ends the reading at once (ErrBareLFHead) instead of waiting for a CRLF
+// CRLF; heads ended by CRLF CRLF, split across reads at any byte, and
+// bodies with LF pairs after them, never do. Unwatched connections (TLS
+// underneath) are not looked at.
+func TestWatchHeads(t *testing.T) {
+	read := func(watch bool, chunks ...string) error {
+		c := WrapServer(&chunkConn{chunks: chunks}, time.Millisecond, Timeouts{Read: time.Second})
+		c.watch, c.headOpen = watch, watch
+		buf := make([]byte, 64)
+		for {
+			if _, err := c.Read(buf); err != nil {
+				return err
+			}
+		}
+	}
+	for _, chunks := range [][]string{
+		{"GET / HTTP/1.1\nHost: a\n\n"},
+		{"GET / HTTP/1.1\r\nHost: a\r\n\n"},
+		{"GET / HTTP/1.1\r\nHost: a\r\n", "\n"},
+		{"GET / HTTP/1.1\r\nHost: a\n", "\n"},
+		{"GET / HTTP/1.1\r\nHost: a\r\n", "\n", "more"}, // refused before "more" is read
+		{"POST / HTTP/1.1\nHost: a\nContent-Length: 5\n\nhello"},
+	} {
+		if err := read(true, chunks...); !errors.Is(err, ErrBareLFHead) {
+			t.Errorf("%q: %v, want ErrBareLFHead", chunks, err)
+		}
+		if err := read(false, chunks...); err != errWouldWait {
+			t.Errorf("%q unwatched: %v", chunks, err)
+		}
+	}
+	head := "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 9\r\n\r\n"
+	good := [][]string{{head}, {head + "ab\n\n"}, {head, "ab\n\n", "cd"}}
+	for i := 1; i < len(head); i++ { // the head split at every byte, then a body of LF pairs
+		good = append(good, []string{head[:i], head[i:], "\n\n", "\n\n"})
+	}
+	for _, chunks := range good {
+		if err := read(true, chunks...); err != errWouldWait {
+			t.Errorf("%q: %v, want to wait for more", chunks, err)
+		}
+	}
+}
