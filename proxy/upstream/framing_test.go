@@ -152,6 +152,16 @@ func goodAfter(t *testing.T, tg *Target, what string) {
 	}
 }
 
+// goodAfterOnNewConn is goodAfter, and the good request must have gone on
+// another connection than the bad one: the bad one was not used again.
+func goodAfterOnNewConn(t *testing.T, u *rawUpstream, tg *Target, what string) {
+	t.Helper()
+	goodAfter(t, tg, what)
+	if u.sameConn(t, "/bad", "/good") {
+		t.Fatalf("%s: the connection of the bad response was used again", what)
+	}
+}
+
 func modes(t *testing.T, f func(t *testing.T, buffered bool)) {
 	for _, buffered := range []bool{false, true} {
 		t.Run(fmt.Sprintf("buffered=%v", buffered), func(t *testing.T) { f(t, buffered) })
@@ -226,10 +236,7 @@ func TestIdleConnectionChecked(t *testing.T) {
 			t.Fatalf("/bad: %q %v", out, err)
 		}
 		time.Sleep(60 * time.Millisecond)
-		goodAfter(t, tg, "after unsolicited bytes on an idle connection")
-		if u.sameConn(t, "/bad", "/good") {
-			t.Fatalf("the connection with unsolicited bytes was used again")
-		}
+		goodAfterOnNewConn(t, u, tg, "after unsolicited bytes on an idle connection")
 		for i := range 5 {
 			if out, err, _ := forward(tg, "GET", "/close"); err != nil || !strings.HasSuffix(out, "ok") {
 				t.Fatalf("/close: %q %v", out, err)
@@ -298,10 +305,7 @@ func TestBrokenChunkNotReused(t *testing.T) {
 	if werr == nil || strings.HasSuffix(out, "0\r\n\r\n") {
 		t.Fatalf("the response was written whole (%q, write error %v): a broken chunk must cut it short", out, werr)
 	}
-	goodAfter(t, tg, "after a broken chunk")
-	if u.sameConn(t, "/bad", "/good") {
-		t.Fatalf("the connection of a broken chunked body was used again")
-	}
+	goodAfterOnNewConn(t, u, tg, "after a broken chunk")
 }
 
 // TestResponseVersion: the client gets the gateway's own HTTP-version
@@ -392,10 +396,7 @@ func TestTransferEncodingHTTP10(t *testing.T) {
 		if out, err, _ := forward(tg, "GET", "/bad"); !errors.Is(err, errTE10) {
 			t.Fatalf("got %q, %v, want errTE10", out, err)
 		}
-		goodAfter(t, tg, "after TE in HTTP/1.0")
-		if u.sameConn(t, "/bad", "/good") {
-			t.Fatalf("the connection was used again")
-		}
+		goodAfterOnNewConn(t, u, tg, "after TE in HTTP/1.0")
 	})
 }
 
@@ -420,10 +421,7 @@ func TestUnsolicitedSwitch(t *testing.T) {
 		if out, err, _ := forward(tg, "GET", "/bad"); !errors.Is(err, errSwitch) {
 			t.Fatalf("got %q, %v, want errSwitch", out, err)
 		}
-		goodAfter(t, tg, "after an unsolicited 101")
-		if u.sameConn(t, "/bad", "/good") {
-			t.Fatalf("the connection of an unsolicited 101 was used again")
-		}
+		goodAfterOnNewConn(t, u, tg, "after an unsolicited 101")
 
 		req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
 		defer fasthttp.ReleaseRequest(req)
@@ -485,10 +483,7 @@ func TestSuspectFramingNotReused(t *testing.T) {
 					t.Fatalf("got %q (%v, %v), want %q in it", out, err, werr, c.want)
 				}
 				time.Sleep(60 * time.Millisecond) // after has arrived
-				goodAfter(t, tg, c.name)
-				if u.sameConn(t, "/bad", "/good") {
-					t.Fatalf("the connection was used again")
-				}
+				goodAfterOnNewConn(t, u, tg, c.name)
 			})
 		})
 	}
