@@ -30,10 +30,10 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/edgeguard/edgeguard/proxy/upstream/upstreamtest"
 )
 
 // scVerdict is what a case expects of the gateway.
@@ -1017,73 +1017,23 @@ func upCases() []upCase {
 	}
 }
 
-// scUpstream is a raw keep-alive upstream: it answers each request with
-// what answer returns for its method and path, and logs on which
-// connection each request came.
-type scUpstream struct {
-	addr  string
-	conns atomic.Int32
-	mu    sync.Mutex
-	log   []scUpReq
-}
-
-type scUpReq struct {
-	conn int32
-	path string
-}
-
-func startScUpstream(t *testing.T, c upCase) *scUpstream {
+// startScUpstream starts a raw keep-alive upstream that answers /bad with
+// the case's response (then, 50 ms later, its after bytes, and a close if
+// the case says so) and anything else with "ok".
+func startScUpstream(t *testing.T, c upCase) *upstreamtest.KeepAlive {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	u := &scUpstream{addr: ln.Addr().String()}
-	var wg sync.WaitGroup
-	t.Cleanup(func() { ln.Close(); wg.Wait() })
-	done := make(chan struct{})
-	t.Cleanup(func() { close(done) })
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			conn, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			id := u.conns.Add(1)
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer conn.Close()
-				go func() { <-done; conn.Close() }()
-				br := bufio.NewReader(conn)
-				for {
-					req, err := http.ReadRequest(br)
-					if err != nil {
-						return
-					}
-					io.Copy(io.Discard, req.Body)
-					u.mu.Lock()
-					u.log = append(u.log, scUpReq{id, req.URL.Path})
-					u.mu.Unlock()
-					if req.URL.Path != "/bad" {
-						io.WriteString(conn, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-						continue
-					}
-					io.WriteString(conn, c.resp)
-					if c.after != "" {
-						time.Sleep(50 * time.Millisecond)
-						io.WriteString(conn, c.after)
-					}
-					if c.closeUp {
-						return
-					}
-				}
-			}()
+	return upstreamtest.StartKeepAlive(t, func(conn net.Conn, _, path string) bool {
+		if path != "/bad" {
+			io.WriteString(conn, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+			return true
 		}
-	}()
-	return u
+		io.WriteString(conn, c.resp)
+		if c.after != "" {
+			time.Sleep(50 * time.Millisecond)
+			io.WriteString(conn, c.after)
+		}
+		return !c.closeUp
+	})
 }
 
 // TestUpstreamResponseFraming runs the response-side corpus against a
@@ -1111,7 +1061,7 @@ func runUpCase(t *testing.T, mode string, c upCase) {
 		buffering = ", response_buffering: true"
 	}
 	g := startGateway(t, `
-services: [{name: up, targets: ["`+u.addr+`"], read_timeout: 1s`+buffering+`}]
+services: [{name: up, targets: ["`+u.Addr+`"], read_timeout: 1s`+buffering+`}]
 routes: [{name: up, paths: ["/"], service: up}]
 `)
 	addr := g.Addr().String()
@@ -1184,18 +1134,16 @@ routes: [{name: up, paths: ["/"], service: up}]
 	if len(r2.resps) != 1 || r2.resps[0].status != 200 || string(r2.resps[0].body) != "ok" || r2.trailing != "" {
 		t.Errorf("%s: the next request got %s %s, want 200 \"ok\"\n  upstream sent: %s (then %s)", c.name, scStatuses(r2), scQ(r2.raw), scQ(c.resp), scQ(c.after))
 	}
-	u.mu.Lock()
-	log := slices.Clone(u.log)
-	u.mu.Unlock()
-	badConn := int32(-1)
+	log := u.Log()
+	badConn := -1
 	for _, l := range log {
-		if l.path == "/bad" {
-			badConn = l.conn
+		if l.Path == "/bad" {
+			badConn = l.Conn
 		}
 	}
 	if !c.reuseOK || errOutcome {
 		for _, l := range log {
-			if l.path == "/good" && l.conn == badConn {
+			if l.Path == "/good" && l.Conn == badConn {
 				t.Errorf("%s: the upstream connection of the malformed response was used again for the next request (upstream log %v)", c.name, log)
 				break
 			}

@@ -7,110 +7,15 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/valyala/fasthttp"
 
 	"github.com/edgeguard/edgeguard/proxy/deadline"
+	"github.com/edgeguard/edgeguard/proxy/upstream/upstreamtest"
 )
-
-// rawUpstream is a raw keep-alive upstream for the response framing tests:
-// it reads each request on a connection (head and body) and writes what
-// answer writes for it, and logs on which connection each request came.
-type rawUpstream struct {
-	addr string
-	mu   sync.Mutex
-	log  []rawReq
-}
-
-type rawReq struct {
-	conn int
-	path string
-}
-
-// startRaw starts a rawUpstream. answer writes the answer to a request for
-// path to c (anything: it is the test's upstream) and returns false to
-// close the connection. The connections close when the test ends.
-func startRaw(t *testing.T, answer func(c net.Conn, method, path string) bool) *rawUpstream {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	u := &rawUpstream{addr: ln.Addr().String()}
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	t.Cleanup(func() { close(done); ln.Close(); wg.Wait() })
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for id := 1; ; id++ {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Add(2)
-			go func() { defer wg.Done(); <-done; c.Close() }()
-			go func(id int) {
-				defer wg.Done()
-				defer c.Close()
-				br := bufio.NewReader(c)
-				for {
-					req, err := http.ReadRequest(br)
-					if err != nil {
-						return
-					}
-					io.Copy(io.Discard, req.Body)
-					u.mu.Lock()
-					u.log = append(u.log, rawReq{id, req.URL.Path})
-					u.mu.Unlock()
-					if !answer(c, req.Method, req.URL.Path) {
-						return
-					}
-				}
-			}(id)
-		}
-	}()
-	return u
-}
-
-// sameConn reports whether the last requests for paths a and b came on
-// the same connection.
-func (u *rawUpstream) sameConn(t *testing.T, a, b string) bool {
-	t.Helper()
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	ca, cb := 0, 0
-	for _, r := range u.log {
-		switch r.path {
-		case a:
-			ca = r.conn
-		case b:
-			cb = r.conn
-		}
-	}
-	if ca == 0 || cb == 0 {
-		t.Fatalf("upstream log %v has no %s or no %s", u.log, a, b)
-	}
-	return ca == cb
-}
-
-// count returns how many requests for path came.
-func (u *rawUpstream) count(path string) int {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	n := 0
-	for _, r := range u.log {
-		if r.path == path {
-			n++
-		}
-	}
-	return n
-}
 
 // okAnswer answers /good (and anything but the path the test is about).
 const okAnswer = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
@@ -154,10 +59,10 @@ func goodAfter(t *testing.T, tg *Target, what string) {
 
 // goodAfterOnNewConn is goodAfter, and the good request must have gone on
 // another connection than the bad one: the bad one was not used again.
-func goodAfterOnNewConn(t *testing.T, u *rawUpstream, tg *Target, what string) {
+func goodAfterOnNewConn(t *testing.T, u *upstreamtest.KeepAlive, tg *Target, what string) {
 	t.Helper()
 	goodAfter(t, tg, what)
-	if u.sameConn(t, "/bad", "/good") {
+	if u.SameConn(t, "/bad", "/good") {
 		t.Fatalf("%s: the connection of the bad response was used again", what)
 	}
 }
@@ -190,7 +95,7 @@ func TestLeftoverBytesNotReused(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			modes(t, func(t *testing.T, buffered bool) {
-				u := startRaw(t, func(w net.Conn, _, path string) bool {
+				u := upstreamtest.StartKeepAlive(t, func(w net.Conn, _, path string) bool {
 					if path == "/bad" {
 						io.WriteString(w, c.resp)
 					} else {
@@ -198,13 +103,13 @@ func TestLeftoverBytesNotReused(t *testing.T) {
 					}
 					return true
 				})
-				tg := rawTarget(t, u.addr, buffered, 2*time.Second)
+				tg := rawTarget(t, u.Addr, buffered, 2*time.Second)
 				out, err, werr := forward(tg, c.method, "/bad")
 				if err != nil || werr != nil || !strings.Contains(out, c.want) || strings.Contains(out, "LEAKED") {
 					t.Fatalf("got %q (%v, %v), want %q in it", out, err, werr, c.want)
 				}
 				goodAfter(t, tg, c.name)
-				if same := u.sameConn(t, "/bad", "/good"); same != c.reuse {
+				if same := u.SameConn(t, "/bad", "/good"); same != c.reuse {
 					t.Fatalf("connection kept: %v, want %v", same, c.reuse)
 				}
 			})
@@ -220,7 +125,7 @@ func TestLeftoverBytesNotReused(t *testing.T) {
 // reused sooner is not checked (no system call).
 func TestIdleConnectionChecked(t *testing.T) {
 	modes(t, func(t *testing.T, buffered bool) {
-		u := startRaw(t, func(w net.Conn, _, path string) bool {
+		u := upstreamtest.StartKeepAlive(t, func(w net.Conn, _, path string) bool {
 			io.WriteString(w, okAnswer)
 			switch path {
 			case "/bad":
@@ -231,7 +136,7 @@ func TestIdleConnectionChecked(t *testing.T) {
 			}
 			return true
 		})
-		tg := rawTarget(t, u.addr, buffered, 2*time.Second)
+		tg := rawTarget(t, u.Addr, buffered, 2*time.Second)
 		if out, err, _ := forward(tg, "GET", "/bad"); err != nil || !strings.HasSuffix(out, "ok") {
 			t.Fatalf("/bad: %q %v", out, err)
 		}
@@ -289,7 +194,7 @@ func TestIdleConnectionChecked(t *testing.T) {
 // comes with data, and the next read found "0\r\n\r\n" further on and
 // ended the body: the response was complete, the connection kept.
 func TestBrokenChunkNotReused(t *testing.T) {
-	u := startRaw(t, func(w net.Conn, _, path string) bool {
+	u := upstreamtest.StartKeepAlive(t, func(w net.Conn, _, path string) bool {
 		if path == "/bad" {
 			io.WriteString(w, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhelloX0\r\n\r\n")
 		} else {
@@ -297,7 +202,7 @@ func TestBrokenChunkNotReused(t *testing.T) {
 		}
 		return true
 	})
-	tg := rawTarget(t, u.addr, false, 2*time.Second)
+	tg := rawTarget(t, u.Addr, false, 2*time.Second)
 	out, err, werr := forward(tg, "GET", "/bad")
 	if err != nil {
 		t.Fatal(err)
@@ -315,7 +220,7 @@ func TestBrokenChunkNotReused(t *testing.T) {
 // and the request is not sent again. (A status below 100 is refused too.)
 func TestResponseVersion(t *testing.T) {
 	modes(t, func(t *testing.T, buffered bool) {
-		u := startRaw(t, func(w net.Conn, _, path string) bool {
+		u := upstreamtest.StartKeepAlive(t, func(w net.Conn, _, path string) bool {
 			switch path {
 			case "/1.0":
 				io.WriteString(w, "HTTP/1.0 200 OK\r\n\r\nhello")
@@ -333,7 +238,7 @@ func TestResponseVersion(t *testing.T) {
 			}
 			return true
 		})
-		tg := rawTarget(t, u.addr, buffered, 2*time.Second)
+		tg := rawTarget(t, u.Addr, buffered, 2*time.Second)
 		for _, path := range []string{"/1.0", "/1.0-keep-alive"} {
 			out, err, werr := forward(tg, "GET", path)
 			if err != nil || werr != nil || !strings.HasPrefix(out, "HTTP/1.1 200 OK\r\n") || !strings.Contains(out, "hello") {
@@ -345,7 +250,7 @@ func TestResponseVersion(t *testing.T) {
 				t.Fatalf("%s: got %q, %v, want errVersion", path, out, err)
 			}
 		}
-		if n := u.count("/2.0"); n != 1 {
+		if n := u.Count("/2.0"); n != 1 {
 			t.Fatalf("a GET answered with a refused response was sent %d times: it came whole, once is enough", n)
 		}
 		if out, err, _ := forward(tg, "GET", "/099"); !errors.Is(err, errStatus) {
@@ -384,7 +289,7 @@ func TestResponseVersion(t *testing.T) {
 // framing was forwarded as content.
 func TestTransferEncodingHTTP10(t *testing.T) {
 	modes(t, func(t *testing.T, buffered bool) {
-		u := startRaw(t, func(w net.Conn, _, path string) bool {
+		u := upstreamtest.StartKeepAlive(t, func(w net.Conn, _, path string) bool {
 			if path == "/bad" {
 				io.WriteString(w, "HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n")
 			} else {
@@ -392,7 +297,7 @@ func TestTransferEncodingHTTP10(t *testing.T) {
 			}
 			return true
 		})
-		tg := rawTarget(t, u.addr, buffered, 2*time.Second)
+		tg := rawTarget(t, u.Addr, buffered, 2*time.Second)
 		if out, err, _ := forward(tg, "GET", "/bad"); !errors.Is(err, errTE10) {
 			t.Fatalf("got %q, %v, want errTE10", out, err)
 		}
@@ -408,7 +313,7 @@ func TestTransferEncodingHTTP10(t *testing.T) {
 // connection is never kept either.
 func TestUnsolicitedSwitch(t *testing.T) {
 	modes(t, func(t *testing.T, buffered bool) {
-		u := startRaw(t, func(w net.Conn, _, path string) bool {
+		u := upstreamtest.StartKeepAlive(t, func(w net.Conn, _, path string) bool {
 			switch path {
 			case "/bad", "/upgrade":
 				io.WriteString(w, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n")
@@ -417,7 +322,7 @@ func TestUnsolicitedSwitch(t *testing.T) {
 			}
 			return true
 		})
-		tg := rawTarget(t, u.addr, buffered, 2*time.Second)
+		tg := rawTarget(t, u.Addr, buffered, 2*time.Second)
 		if out, err, _ := forward(tg, "GET", "/bad"); !errors.Is(err, errSwitch) {
 			t.Fatalf("got %q, %v, want errSwitch", out, err)
 		}
@@ -435,7 +340,7 @@ func TestUnsolicitedSwitch(t *testing.T) {
 			t.Fatalf("a 101 to a request with Upgrade: %d, %v", resp.StatusCode(), err)
 		}
 		goodAfter(t, tg, "after a 101")
-		if u.sameConn(t, "/upgrade", "/good") {
+		if u.SameConn(t, "/upgrade", "/good") {
 			t.Fatalf("the connection of a 101 was used again")
 		}
 	})
@@ -467,7 +372,7 @@ func TestSuspectFramingNotReused(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			modes(t, func(t *testing.T, buffered bool) {
-				u := startRaw(t, func(w net.Conn, _, path string) bool {
+				u := upstreamtest.StartKeepAlive(t, func(w net.Conn, _, path string) bool {
 					if path == "/bad" {
 						io.WriteString(w, c.resp)
 						time.Sleep(30 * time.Millisecond)
@@ -477,7 +382,7 @@ func TestSuspectFramingNotReused(t *testing.T) {
 					}
 					return true
 				})
-				tg := rawTarget(t, u.addr, buffered, 2*time.Second)
+				tg := rawTarget(t, u.Addr, buffered, 2*time.Second)
 				out, err, werr := forward(tg, c.method, "/bad")
 				if err != nil || werr != nil || !strings.Contains(out, c.want) {
 					t.Fatalf("got %q (%v, %v), want %q in it", out, err, werr, c.want)
@@ -496,7 +401,7 @@ func TestSuspectFramingNotReused(t *testing.T) {
 // towards the target's ejection).
 func TestBareLFHead(t *testing.T) {
 	modes(t, func(t *testing.T, buffered bool) {
-		u := startRaw(t, func(w net.Conn, _, path string) bool {
+		u := upstreamtest.StartKeepAlive(t, func(w net.Conn, _, path string) bool {
 			switch path {
 			case "/lf":
 				io.WriteString(w, "HTTP/1.1 200 OK\nContent-Length: 5\n\nhello")
@@ -507,7 +412,7 @@ func TestBareLFHead(t *testing.T) {
 			}
 			return true
 		})
-		tg := rawTarget(t, u.addr, buffered, 400*time.Millisecond)
+		tg := rawTarget(t, u.Addr, buffered, 400*time.Millisecond)
 		start := time.Now()
 		if out, err, _ := forward(tg, "GET", "/lf"); !errors.Is(err, errBareLF) {
 			t.Fatalf("/lf: got %q, %v, want errBareLF", out, err)
