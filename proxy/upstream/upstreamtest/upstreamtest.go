@@ -1,6 +1,7 @@
-// Package upstreamtest is a raw upstream for tests of how the gateway copes
+// Package upstreamtest holds raw upstreams for tests of how the gateway copes
 // with what a fasthttp backend would never send: a body cut short, a body
-// that ends when the connection closes, a connection closed without notice.
+// that ends when the connection closes, a connection closed without notice
+// (OneShot), malformed responses on a kept-alive connection (KeepAlive).
 package upstreamtest
 
 import (
