@@ -305,12 +305,13 @@ func (g *Gateway) continueHandler(h *fasthttp.RequestHeader) bool {
 
 // headerReceived runs when a request's head has been read. fasthttp then
 // reads up to 8 KiB of the body before the handler runs; for a request
-// announcing more than the gateway would take anywhere, that read is cut
-// to one byte, so its 413 is sent at once instead of after the client sent
-// 8 KiB (or after read_timeout when it sends less). The rest of the body is
-// streamed as usual when the route does take it.
+// announcing more than the gateway would take anywhere (and more than
+// 8 KiB), that read is cut to one byte, so its 413 is sent at once instead
+// of after the client sent 8 KiB (or after read_timeout when it sends
+// less). The rest of the body is streamed as usual when the route does
+// take it.
 func (g *Gateway) headerReceived(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
-	if int64(h.ContentLength()) > g.rt.Load().minBodyLimit {
+	if int64(h.ContentLength()) > g.rt.Load().preReadCut {
 		return fasthttp.RequestConfig{MaxRequestBodySize: 1}
 	}
 	return fasthttp.RequestConfig{}

@@ -30,10 +30,12 @@ type runtime struct {
 	// after the last one finished.
 	inflight atomic.Int64
 	retired  atomic.Bool
-	// minBodyLimit is the smallest body limit of the server and any route:
-	// a request announcing more gets its body's pre-read cut to one byte
-	// (headerReceived), so its 413 does not wait for the body.
-	minBodyLimit int64
+	// preReadCut is the smallest body limit of the server and any route,
+	// but at least fasthttp's pre-read (8 KiB): a request announcing more
+	// gets its body's pre-read cut to one byte (headerReceived), so its 413
+	// does not wait for the body. A smaller body is read whole before the
+	// handler as before, and goes upstream with the head in one write.
+	preReadCut int64
 }
 
 // link is one filter of a compiled chain.
@@ -63,7 +65,7 @@ type route struct {
 // compile builds a runtime from cfg. Problems (including every plugin's
 // config errors) are added to errs; the runtime is nil when there are any.
 func (g *Gateway) compile(cfg *config.Config, errs *confnode.Errors) *runtime {
-	rt := &runtime{cfg: cfg, services: map[string]*upstream.Service{}, loadedAt: time.Now(), minBodyLimit: int64(cfg.Server.MaxBodySize)}
+	rt := &runtime{cfg: cfg, services: map[string]*upstream.Service{}, loadedAt: time.Now(), preReadCut: int64(cfg.Server.MaxBodySize)}
 	root := cfg.Root
 	root.Errs = errs
 
@@ -167,8 +169,8 @@ func (g *Gateway) compile(cfg *config.Config, errs *confnode.Errors) *runtime {
 			if bl, ok := l.f.(interface{ Limit() int64 }); ok && (cr.bodyLimit == 0 || bl.Limit() < cr.bodyLimit) {
 				cr.bodyLimit = bl.Limit()
 			}
-			if cr.bodyLimit > 0 && cr.bodyLimit < rt.minBodyLimit {
-				rt.minBodyLimit = cr.bodyLimit
+			if cr.bodyLimit > 0 && cr.bodyLimit < rt.preReadCut {
+				rt.preReadCut = max(cr.bodyLimit, preRead)
 			}
 			cr.hasResp = cr.hasResp || l.resp != nil
 			cr.hasLog = cr.hasLog || l.log != nil
@@ -198,6 +200,10 @@ func (g *Gateway) compile(cfg *config.Config, errs *confnode.Errors) *runtime {
 	}
 	return rt
 }
+
+// preRead is how much of a body of known length fasthttp's server reads
+// before the handler runs (readBodyWithStreaming).
+const preRead = 8 << 10
 
 // safeNew calls a plugin constructor, turning a panic into an error so a bad
 // plugin config can never take the gateway down during a reload.
