@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/edgeguard/edgeguard/proxy/config/confnode"
 )
 
 // Source is one input file.
@@ -181,7 +183,7 @@ func (im *importer) read(s Source) {
 // classify files one document (or List item) by kind.
 func (im *importer) classify(file string, root *yaml.Node) {
 	if root.Kind != yaml.MappingNode {
-		im.r.untr(at(file, "", root), "", "not a Kubernetes object or kong.yml (got %s)", kindName(root))
+		im.r.untr(at(file, "", root), "", "not a Kubernetes object or kong.yml (got %s)", confnode.KindName(root))
 		return
 	}
 	if lookup(root, "_format_version") != nil {

@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/edgeguard/edgeguard/proxy/config/confnode"
 )
 
 // Problem is one thing the import could not carry over (or, for notes,
@@ -97,7 +99,7 @@ type fields struct {
 func newFields(r *report, s src, prefix string, n *yaml.Node) *fields {
 	f := &fields{r: r, s: s, prefix: prefix, n: n, used: map[string]bool{}}
 	if n != nil && n.Kind != yaml.MappingNode && !isNull(n) {
-		r.untr(s.with(n), strings.TrimSuffix(prefix, "."), "expected a mapping, got %s", kindName(n))
+		r.untr(s.with(n), strings.TrimSuffix(prefix, "."), "expected a mapping, got %s", confnode.KindName(n))
 		f.n = nil
 	}
 	return f
@@ -166,18 +168,6 @@ func resolve(n *yaml.Node) *yaml.Node {
 
 func isNull(n *yaml.Node) bool {
 	return n == nil || n.Kind == yaml.ScalarNode && (n.Tag == "!!null" || n.Value == "" && n.Style == 0 && n.Tag != "!!str")
-}
-
-func kindName(n *yaml.Node) string {
-	switch n.Kind {
-	case yaml.MappingNode:
-		return "a mapping"
-	case yaml.SequenceNode:
-		return "a list"
-	case yaml.ScalarNode:
-		return fmt.Sprintf("%q", n.Value)
-	}
-	return "something else"
 }
 
 // str returns a scalar's value ("" for anything else).

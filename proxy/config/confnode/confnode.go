@@ -331,19 +331,19 @@ func shapeError(y *yaml.Node, t reflect.Type) string {
 	switch t.Kind() {
 	case reflect.Struct, reflect.Map:
 		if y.Kind != yaml.MappingNode {
-			return "must be a mapping (name: value), not " + describe(y)
+			return "must be a mapping (name: value), not " + KindName(y)
 		}
 		return ""
 	case reflect.Slice, reflect.Array:
 		if y.Kind != yaml.SequenceNode {
-			return "must be a list, not " + describe(y)
+			return "must be a list, not " + KindName(y)
 		}
 		return ""
 	case reflect.Interface:
 		return ""
 	}
 	if y.Kind != yaml.ScalarNode {
-		return "must be a single value, not " + describe(y)
+		return "must be a single value, not " + KindName(y)
 	}
 	if y.Decode(reflect.New(t).Interface()) == nil {
 		return ""
@@ -363,14 +363,18 @@ func shapeError(y *yaml.Node, t reflect.Type) string {
 	return fmt.Sprintf("invalid value %q", y.Value)
 }
 
-func describe(y *yaml.Node) string {
+// KindName names what y is, for messages: "a mapping", "a list" or the
+// quoted scalar.
+func KindName(y *yaml.Node) string {
 	switch y.Kind {
 	case yaml.MappingNode:
 		return "a mapping"
 	case yaml.SequenceNode:
 		return "a list"
+	case yaml.ScalarNode:
+		return fmt.Sprintf("%q", y.Value)
 	}
-	return fmt.Sprintf("%q", y.Value)
+	return "something else"
 }
 
 // stripLine removes the "line N: " an UnmarshalYAML error may start with
