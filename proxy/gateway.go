@@ -344,7 +344,12 @@ func (g *Gateway) errorHandler(rc *fasthttp.RequestCtx, err error) {
 	rc.SetStatusCode(status)
 	rc.Response.Header.SetContentTypeBytes(jsonType)
 	rc.SetBodyString(`{"message":"` + msg + `"}`)
-	closeAfterError(rc)
+	rc.SetConnectionClose()
+	// The client may still be sending (see logPhase, which this error
+	// path does not reach).
+	if dc := peerConn(rc); dc != nil {
+		dc.Linger()
+	}
 }
 
 // Serve starts the public and admin listeners and blocks until Shutdown.

@@ -204,7 +204,7 @@ func (g *Gateway) serve(rt *runtime, st *reqState, rc *fasthttp.RequestCtx, rp *
 	if status, reason := checkRequestLine(&req.Header); status != 0 {
 		g.metrics.badRequests.Inc()
 		g.coreReject(st, status, "bad_request_line", reason)
-		closeAfterError(rc)
+		rc.SetConnectionClose()
 		return
 	}
 	reason, mask := scanHeaders(&req.Header)
@@ -215,7 +215,7 @@ func (g *Gateway) serve(rt *runtime, st *reqState, rc *fasthttp.RequestCtx, rp *
 	if reason != "" {
 		g.metrics.badRequests.Inc()
 		g.coreReject(st, fasthttp.StatusBadRequest, "bad_framing", "Bad request: "+reason)
-		closeAfterError(rc)
+		rc.SetConnectionClose()
 		return
 	}
 
@@ -346,13 +346,13 @@ func (g *Gateway) forward(rt *runtime, st *reqState, r *route) {
 		if errors.Is(err, errBodyTooLarge) || st.limit.err == errBodyTooLarge {
 			c.RejectedBy = c.BodyLimitBy
 			g.coreReject(st, fasthttp.StatusRequestEntityTooLarge, "body_too_large", "Request size limit exceeded")
-			closeAfterError(rc)
+			rc.SetConnectionClose()
 			return
 		}
 		if st.limit.err != nil && st.limit.err != io.EOF {
 			// The client's body broke off or was malformed mid-stream.
 			g.coreReject(st, fasthttp.StatusBadRequest, "bad_body", "Bad request: invalid request body")
-			closeAfterError(rc)
+			rc.SetConnectionClose()
 			return
 		}
 		status, reason := upstream.Classify(err)
@@ -646,17 +646,6 @@ func peerConn(rc *fasthttp.RequestCtx) *deadline.Conn {
 	return nil
 }
 
-// closeAfterError ends the client connection after an error response
-// while the client may still be sending: Connection: close, and a
-// lingering close (deadline.Conn.Linger), so that the response is not lost
-// to the reset a close with unread bytes would cause.
-func closeAfterError(rc *fasthttp.RequestCtx) {
-	rc.SetConnectionClose()
-	if dc := peerConn(rc); dc != nil {
-		dc.Linger()
-	}
-}
-
 // startWrite starts the writing phase of the client connection for a
 // response made outside handle (whose logPhase does it): without it the
 // connection would take the response for an interim write and keep the
@@ -709,10 +698,12 @@ func (g *Gateway) logPhase(rt *runtime, st *reqState, r *route) {
 	in := int64(rc.Request.Header.ContentLength())
 	if st.conn != nil {
 		st.conn.StartWrite(now) // the response's write timeout counts from here
-		// A refused request with a body: fasthttp closes the connection when
-		// more of it is unread than it drains, and the close then lingers
-		// (deadline.Conn.Linger; a connection kept alive is unaffected).
-		if status >= 400 && in != 0 {
+		// An error response on a connection that closes (the gateway's
+		// refusals), or to a request with a body (fasthttp closes when more
+		// of it is unread than it drains): the client may still be sending,
+		// so the close lingers (deadline.Conn.Linger; a connection kept
+		// alive is unaffected).
+		if status >= 400 && (in != 0 || rc.Response.ConnectionClose()) {
 			st.conn.Linger()
 		}
 	}
@@ -817,7 +808,7 @@ func (g *Gateway) prepareChunked(st *reqState) bool {
 	default:
 		g.coreReject(st, fasthttp.StatusBadRequest, "bad_body", "Bad request: invalid chunked body")
 	}
-	closeAfterError(c.RC)
+	c.RC.SetConnectionClose()
 	return false
 }
 
