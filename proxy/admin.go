@@ -3,6 +3,7 @@ package proxy
 import (
 	"crypto/subtle"
 	"encoding/json"
+	"net"
 	"net/netip"
 	"os"
 	"strings"
@@ -18,8 +19,10 @@ import (
 // The admin API. Every call is authenticated (bearer token compared in
 // constant time, when a token is configured) and restricted to admin.allow,
 // except /healthz and /readyz, which carry no information and are meant for
-// probes (still subject to admin.allow). Every call is written to the audit
-// log.
+// probes (a kubelet probes from the node's address, which an allow list for
+// operators does not hold). Requests a web browser makes on behalf of
+// another site are refused (see browserRefusal). Every call is written to
+// the audit log.
 
 // AdminHandler lets other parts (blocklist, cluster) add admin endpoints.
 type AdminHandler func(rc *fasthttp.RequestCtx, audit *AuditEntry)
@@ -67,11 +70,6 @@ func (g *Gateway) handleAdmin(rc *fasthttp.RequestCtx) {
 	}()
 	rc.Response.Header.SetContentTypeBytes(jsonType)
 
-	if !adminAllowed(cfg.Admin.Allow, peerAddr(rc)) {
-		e.Result = "denied_network"
-		adminError(rc, fasthttp.StatusForbidden, "forbidden")
-		return
-	}
 	switch path {
 	case "/healthz":
 		rc.SetBodyString(`{"status":"ok"}`)
@@ -82,6 +80,17 @@ func (g *Gateway) handleAdmin(rc *fasthttp.RequestCtx) {
 			return
 		}
 		rc.SetBodyString(`{"status":"ready"}`)
+		return
+	}
+	if !adminAllowed(cfg.Admin.Allow, peerAddr(rc)) {
+		e.Result = "denied_network"
+		adminError(rc, fasthttp.StatusForbidden, "forbidden")
+		return
+	}
+	if msg := browserRefusal(&rc.Request.Header, cfg.Admin.Token == ""); msg != "" {
+		e.Result = "denied_browser"
+		e.Detail = msg
+		adminError(rc, fasthttp.StatusForbidden, msg)
 		return
 	}
 	if tok := cfg.Admin.Token; tok != "" {
@@ -144,6 +153,49 @@ func lookupAdmin(method, path string) AdminHandler {
 		}
 	}
 	return nil
+}
+
+// browserRefusal says why a request looks like one a web browser makes on
+// behalf of another site, or "". The admin API is for operators' tools; a
+// page open in a browser on the gateway's host can still send requests to
+// 127.0.0.1 (a form post needs no CORS preflight) or, after rebinding its
+// own DNS name to 127.0.0.1, even read the answers. So:
+//   - a request with an Origin other than its own Host is refused (browsers
+//     send Origin with every cross-origin request but a plain GET, and with
+//     every POST), as is one marked cross-site or same-site by the browser
+//     itself (Sec-Fetch-Site; typing the URL gives "none");
+//   - without a token (allowed on loopback only), the Host must be an IP
+//     address or localhost: a rebound DNS name is someone else's page. With
+//     a token, a page cannot send it, and any Host will do.
+func browserRefusal(h *fasthttp.RequestHeader, noToken bool) string {
+	if site := h.Peek("Sec-Fetch-Site"); len(site) > 0 && string(site) != "same-origin" && string(site) != "none" {
+		return "cross-site browser request refused"
+	}
+	if origin := h.Peek("Origin"); len(origin) > 0 {
+		_, hostport, ok := strings.Cut(string(origin), "://")
+		if !ok || !strings.EqualFold(hostport, string(h.Host())) {
+			return "cross-origin request refused"
+		}
+	}
+	if noToken && !localHost(string(h.Host())) {
+		return "host not allowed without admin.token (an IP address or localhost)"
+	}
+	return ""
+}
+
+// localHost reports whether host (with an optional port) is an IP address
+// or localhost.
+func localHost(host string) bool {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	} else if strings.HasPrefix(host, "[") && strings.HasSuffix(host, "]") {
+		host = host[1 : len(host)-1]
+	}
+	if host == "" || strings.EqualFold(host, "localhost") {
+		return true
+	}
+	_, err := netip.ParseAddr(host)
+	return err == nil
 }
 
 func adminAllowed(allow []string, a netip.Addr) bool {

@@ -487,6 +487,87 @@ routes: [{name: api, paths: ["/"], service: api}]
 	}
 }
 
+// TestAdminBrowserRequests: a page open in a browser on the gateway's host
+// must not drive a tokenless loopback admin API (a cross-site form post, a
+// DNS name rebound to 127.0.0.1), while tools and probes keep working.
+func TestAdminBrowserRequests(t *testing.T) {
+	b := startBackend(t, "api")
+	g := startGateway(t, `
+admin: {listen: "127.0.0.1:0", allow: ["127.0.0.1/32"], audit_log: "@DIR@/audit.log"}
+services: [{name: api, targets: ["@B1@"]}]
+routes: [{name: api, paths: ["/"], service: api}]
+`, b)
+	self := strings.TrimPrefix(g.admin, "http://")
+	block := `{"ip":"0.0.0.0/0","reason":"csrf"}`
+	for _, c := range []struct {
+		name   string
+		method string
+		path   string
+		hdr    map[string]string
+		want   int
+	}{
+		{"cross-site form post", "POST", "/blocklist", map[string]string{"Origin": "http://evil.example", "Content-Type": "text/plain"}, 403},
+		{"null origin", "POST", "/blocklist", map[string]string{"Origin": "null"}, 403},
+		{"rebound DNS name", "GET", "/status", map[string]string{"Host": "evil.example:" + strings.Split(self, ":")[1]}, 403},
+		{"rebound, same origin", "POST", "/reload", map[string]string{"Host": "evil.example", "Origin": "http://evil.example"}, 403},
+		{"fetch metadata cross-site", "GET", "/metrics", map[string]string{"Sec-Fetch-Site": "cross-site"}, 403},
+		{"fetch metadata same-site", "GET", "/metrics", map[string]string{"Sec-Fetch-Site": "same-site"}, 403},
+		{"a tool", "GET", "/status", nil, 200},
+		{"localhost", "GET", "/status", map[string]string{"Host": "localhost"}, 200},
+		{"typed into the address bar", "GET", "/status", map[string]string{"Sec-Fetch-Site": "none"}, 200},
+		{"same origin", "GET", "/status", map[string]string{"Origin": "http://" + self, "Sec-Fetch-Site": "same-origin"}, 200},
+		{"probe from any Host", "GET", "/healthz", map[string]string{"Host": "evil.example", "Origin": "http://evil.example"}, 200},
+	} {
+		var body io.Reader
+		if c.method == "POST" {
+			body = strings.NewReader(block)
+		}
+		if r := do(t, c.method, g.admin+c.path, c.hdr, body); r.status != c.want {
+			t.Errorf("%s: %d %s, want %d", c.name, r.status, r.body, c.want)
+		}
+	}
+	if r := do(t, "GET", g.url+"/x", nil, nil); r.status != 200 {
+		t.Fatalf("the refused block took effect: %d %s", r.status, r.body)
+	}
+	// Probes come from the node's address, outside an operator allow list.
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.2")}}
+	cl := &http.Client{Transport: &http.Transport{DialContext: d.DialContext}}
+	for path, want := range map[string]int{"/healthz": 200, "/readyz": 200, "/status": 403} {
+		res, err := cl.Get(g.admin + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != want {
+			t.Errorf("%s from outside admin.allow: %d, want %d", path, res.StatusCode, want)
+		}
+	}
+	g.Shutdown()
+	audit, _ := os.ReadFile(strings.Replace(g.file, "edgeguard.yaml", "audit.log", 1))
+	if n := strings.Count(string(audit), `"result":"denied_browser"`); n != 6 {
+		t.Errorf("audit log has %d denied_browser lines, want 6:\n%s", n, audit)
+	}
+}
+
+// With a token, which no page can send, any Host will do.
+func TestAdminTokenAnyHost(t *testing.T) {
+	b := startBackend(t, "api")
+	os.Setenv("TEST_ADMIN_TOKEN", "s3cret-token-0123456789")
+	g := startGateway(t, `
+admin: {listen: "127.0.0.1:0", token: "${TEST_ADMIN_TOKEN}"}
+services: [{name: api, targets: ["@B1@"]}]
+routes: [{name: api, paths: ["/"], service: api}]
+`, b)
+	auth := map[string]string{"Authorization": "Bearer s3cret-token-0123456789", "Host": "admin.internal:8001"}
+	if r := do(t, "GET", g.admin+"/status", auth, nil); r.status != 200 {
+		t.Fatalf("token, named host: %d %s", r.status, r.body)
+	}
+	auth["Origin"] = "http://evil.example"
+	if r := do(t, "GET", g.admin+"/status", auth, nil); r.status != 403 {
+		t.Fatalf("token, cross-origin: %d %s", r.status, r.body)
+	}
+}
+
 func TestAdminRefusesPublicWithoutToken(t *testing.T) {
 	dir := t.TempDir()
 	f := dir + "/c.yaml"
