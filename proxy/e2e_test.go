@@ -643,6 +643,53 @@ plugins:
 	}
 }
 
+// TestStripPathDotSegments: a prefix matches byte-wise, so "/api./admin"
+// matches "/api" and, stripped, would reach the backend as "/./admin" (its
+// "/admin"), past the policy of the route for "/api/admin": refused. A
+// route strips the longest of its prefixes, the one the router matched.
+func TestStripPathDotSegments(t *testing.T) {
+	b := startBackend(t, "api")
+	g := startGateway(t, `
+services: [{name: api, targets: ["@B1@"]}]
+routes:
+  - {name: api-admin, paths: ["/api/admin"], service: api, strip_path: true, plugins: [deny]}
+  - {name: api, paths: ["/api"], service: api, strip_path: true}
+  - {name: multi, paths: ["/p", "/p/v2"], service: api, strip_path: true}
+plugins:
+  - {name: deny, plugin: ip-restriction, config: {deny: ["127.0.0.1/32"]}}
+`, b)
+	for _, c := range []struct {
+		target string
+		status int
+		uri    string // forwarded, when 200
+	}{
+		{"/api/admin/secret", 403, ""},
+		{"/api./admin/secret", 400, ""},
+		{"/api../admin/secret", 400, ""},
+		{"/api%2e/admin/secret", 400, ""},
+		{"/api%2E%2E/admin", 400, ""},
+		{"/api..", 400, ""},
+		{"/api.", 400, ""},
+		{"/api.x/admin", 200, "/.x/admin"},
+		{"/api.../admin", 200, "/.../admin"},
+		{"/api/./admin/secret", 403, ""},
+		{"/api/items?q=/../admin", 200, "/items?q=/../admin"},
+		{"/p/v2/x", 200, "/x"},
+		{"/p/v3", 200, "/v3"},
+	} {
+		out := raw(t, g.Addr().String(), "GET "+c.target+" HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n")
+		if !strings.HasPrefix(out, fmt.Sprintf("HTTP/1.1 %d ", c.status)) {
+			t.Errorf("%s: got %.60q, want %d", c.target, out, c.status)
+			continue
+		}
+		if c.status == 200 {
+			if e, ok := rawEcho(out); !ok || e.URI != c.uri {
+				t.Errorf("%s: forwarded %q, want %q", c.target, e.URI, c.uri)
+			}
+		}
+	}
+}
+
 func TestResponseBuffering(t *testing.T) {
 	b := startBackend(t, "api")
 	g := startGateway(t, `

@@ -246,6 +246,11 @@ func (g *Gateway) serve(rt *runtime, st *reqState, rc *fasthttp.RequestCtx, rp *
 	c.Route, c.Service = name, r.service.Name
 	c.BodyLimit = int64(rt.cfg.Server.MaxBodySize)
 	c.Path = st.path
+	if rest, ok := stripPrefix(r, st.path); ok && dotSegmentFirst(rest) {
+		g.metrics.badRequests.Inc()
+		g.coreReject(st, fasthttp.StatusBadRequest, "bad_path", "Bad request: path is a dot segment once the route prefix is stripped")
+		return
+	}
 	rewriteRequest(st, r, query)
 	g.forwardClientCert(rc) // the verified mTLS subject, after client copies were removed
 
@@ -551,22 +556,16 @@ func rewriteRequest(st *reqState, r *route, query []byte) {
 		gatewayOnlyHeaders.Del(h, 0)
 	}
 	p := st.path
-	if r.stripPath {
-		for _, pre := range r.prefixes {
-			if len(p) >= len(pre) && string(p[:len(pre)]) == pre {
-				rest := st.path[len(pre):]
-				if len(rest) == 0 || rest[0] != '/' {
-					// build "/"+rest after the normalised path in the same buffer
-					n := len(st.path)
-					st.path = append(st.path, '/')
-					st.path = append(st.path, rest...)
-					p = st.path[n:]
-					st.Path = st.path[:n]
-				} else {
-					p = rest
-				}
-				break
-			}
+	if rest, ok := stripPrefix(r, st.path); ok {
+		if len(rest) == 0 || rest[0] != '/' {
+			// build "/"+rest after the normalised path in the same buffer
+			n := len(st.path)
+			st.path = append(st.path, '/')
+			st.path = append(st.path, rest...)
+			p = st.path[n:]
+			st.Path = st.path[:n]
+		} else {
+			p = rest
 		}
 	}
 	// The request line is set whole, not through req.URI(): this drops the
@@ -583,6 +582,38 @@ func rewriteRequest(st *reqState, r *route, query []byte) {
 	} else {
 		req.SetRequestURIBytes(p)
 	}
+}
+
+// stripPrefix returns what is left of path, the normalised path, after
+// the route's prefix when the route strips it (ok false otherwise). Prefixes
+// match like Kong's, byte-wise, so the rest may begin inside a segment
+// ("/v1" strips "/v10/x" to "0/x").
+func stripPrefix(r *route, path []byte) (rest []byte, ok bool) {
+	if !r.stripPath {
+		return nil, false
+	}
+	for _, pre := range r.prefixes {
+		if len(path) >= len(pre) && string(path[:len(pre)]) == pre {
+			return path[len(pre):], true
+		}
+	}
+	return nil, false
+}
+
+// dotSegmentFirst reports whether rest, a stripped path's remainder, would
+// begin with a dot segment once forwarded as "/"+rest: "/api./admin"
+// matches the prefix "/api" and would go upstream as "/./admin", which the
+// backend resolves to "/admin", a path the gateway never routed (the
+// route for "/api/admin" and its policies did not run).
+func dotSegmentFirst(rest []byte) bool {
+	if len(rest) > 0 && rest[0] == '/' {
+		return false
+	}
+	seg := rest
+	if i := bytes.IndexByte(rest, '/'); i >= 0 {
+		seg = rest[:i]
+	}
+	return string(seg) == "." || string(seg) == ".."
 }
 
 // keptFromConnection reports whether a header named in Connection is kept

@@ -3,6 +3,7 @@ package proxy
 import (
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"sync/atomic"
 	"time"
@@ -140,7 +141,11 @@ func (g *Gateway) compile(cfg *config.Config, errs *confnode.Errors) *runtime {
 
 	specs := make([]router.Spec[*route], 0, len(cfg.Routes))
 	for _, r := range cfg.Routes {
-		cr := &route{name: r.Name, service: rt.services[r.Service], stripPath: r.StripPath, preserveHost: r.PreserveHost, prefixes: r.Paths}
+		// Longest first: strip_path removes the prefix the router matched,
+		// which is the longest of the route's that matches.
+		prefixes := slices.Clone(r.Paths)
+		slices.SortStableFunc(prefixes, func(a, b string) int { return len(b) - len(a) })
+		cr := &route{name: r.Name, service: rt.services[r.Service], stripPath: r.StripPath, preserveHost: r.PreserveHost, prefixes: prefixes}
 		kinds := map[string]int{}
 		add := func(name string, override bool) {
 			l, ok := built[name]
