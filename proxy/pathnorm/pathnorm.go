@@ -15,6 +15,11 @@
 //  3. Collapses runs of '/' into one.
 //  4. Removes '.' segments and resolves '..' segments (RFC 3986 5.2.4); '..'
 //     above the root stays at the root.
+//  5. Rejects (ErrAmbiguous) a segment that is empty, "." or ".." before a
+//     ';' (";x", ".;x", "..;"): Java servers (Tomcat, Jetty, Spring) drop
+//     path parameters from each segment before resolving dots, so they read
+//     "/x/..;/admin" as "/admin" where every other server sees a segment
+//     named "..;". Parameters on a named segment ("/items;v=2") are kept.
 //
 // The result is what routing and every policy see and what is forwarded
 // upstream (the query string is forwarded unchanged). A trailing slash is
@@ -101,13 +106,31 @@ func normalize(dst, path []byte) ([]byte, error) {
 		return dst[:start], ErrAmbiguous
 	}
 	// Pass 2: remove dot segments in place.
-	out := removeDots(dst[start:])
+	out, ok := removeDots(dst[start:])
+	if !ok {
+		return dst[:start], ErrAmbiguous
+	}
 	return dst[:start+len(out)], nil
 }
 
+// paramDot reports whether seg is empty, "." or ".." before a ';' (see
+// the package doc, step 5).
+func paramDot(seg []byte) bool {
+	for i, c := range seg {
+		switch {
+		case c == ';':
+			return true
+		case c != '.' || i == 2:
+			return false
+		}
+	}
+	return false
+}
+
 // removeDots resolves '.' and '..' segments of p (which starts with '/' and
-// has no repeated slashes) in place and returns the result.
-func removeDots(p []byte) []byte {
+// has no repeated slashes) in place and returns the result, or false for a
+// segment paramDot refuses.
+func removeDots(p []byte) ([]byte, bool) {
 	w := 0 // write index; p[:w] is the output so far
 	i := 0
 	for i < len(p) {
@@ -118,6 +141,9 @@ func removeDots(p []byte) []byte {
 		}
 		seg := p[i+1 : j]
 		last := j == len(p)
+		if paramDot(seg) {
+			return nil, false
+		}
 		switch {
 		case len(seg) == 1 && seg[0] == '.':
 			if last {
@@ -145,7 +171,7 @@ func removeDots(p []byte) []byte {
 		p[0] = '/'
 		w = 1
 	}
-	return p[:w]
+	return p[:w], true
 }
 
 const hexUpper = "0123456789ABCDEF"
@@ -209,11 +235,11 @@ func (s *utf8State) feed(b byte) bool {
 func (s *utf8State) done() bool { return s.need == 0 }
 
 // plain marks printable ASCII bytes that normalisation leaves alone wherever
-// they are: everything but '%', '\\', '/' and '.' (and controls, DEL and
+// they are: everything but '%', '\\', '/', '.' and ';' (and controls, DEL and
 // non-ASCII, which are not marked).
 var plain = func() (t [256]bool) {
 	for c := 0x21; c < 0x7f; c++ {
-		t[c] = c != '%' && c != '\\' && c != '/' && c != '.'
+		t[c] = c != '%' && c != '\\' && c != '/' && c != '.' && c != ';'
 	}
 	return t
 }()
@@ -239,13 +265,18 @@ func alreadyNormal(path []byte) bool {
 			if path[i-1] != '/' {
 				continue // inside a segment: "a.json", "v1.2"
 			}
-			// A segment starting with '.': only "." and ".." are special.
+			// A segment starting with '.': only "." and ".." are special
+			// (and with parameters: paramDot).
 			j := i + 1
 			if j < len(path) && path[j] == '.' {
 				j++
 			}
-			if j == len(path) || path[j] == '/' {
+			if j == len(path) || path[j] == '/' || path[j] == ';' {
 				return false
+			}
+		case ';':
+			if path[i-1] == '/' {
+				return false // an empty segment with parameters: paramDot
 			}
 		default:
 			return false

@@ -33,6 +33,11 @@ func TestNormalize(t *testing.T) {
 		{"/%7Euser", "/~user"},
 		{"/...", "/..."},
 		{"/a/...b/..", "/a/"},
+		{"/items;v=2", "/items;v=2"},
+		{"/a;b/c;d=1", "/a;b/c;d=1"},
+		{"/admin;", "/admin;"},
+		{"/...;x/a", "/...;x/a"},
+		{"/a.;b", "/a.;b"},
 	}
 	for _, c := range cases {
 		got, err := Normalize(nil, []byte(c.in))
@@ -48,6 +53,9 @@ func TestNormalizeRejects(t *testing.T) {
 		"/a%7f", "/a\x7f", "/a%", "/a%2", "/a%zz", "/a%g0",
 		"/%C0%AF", "/%c0%ae%c0%ae/admin", "/%E0%80%AF", "/%ED%A0%80", "/%F4%90%80%80",
 		"/%C3", "/%C3%28", "/\xc0\xaf", "/\xff",
+		// Dot and empty segments with path parameters (Tomcat's "/..;/").
+		"/x/..;/admin", "/.;/admin", "/;/admin", "/;x/admin", "/admin/..;", "/x/.;",
+		"/;", "//;/admin", "/%2e%2e;/admin", "/.%2e;x/admin", "/x/..;jsessionid=1/admin",
 	}
 	for _, in := range bad {
 		if got, err := Normalize(nil, []byte(in)); !errors.Is(err, ErrAmbiguous) {
