@@ -493,6 +493,7 @@ routes: [{name: api, paths: ["/"], service: api}]
 func TestAdminBrowserRequests(t *testing.T) {
 	b := startBackend(t, "api")
 	g := startGateway(t, `
+listen: {http: "127.0.0.1:0"}
 admin: {listen: "127.0.0.1:0", allow: ["127.0.0.1/32"], audit_log: "@DIR@/audit.log"}
 services: [{name: api, targets: ["@B1@"]}]
 routes: [{name: api, paths: ["/"], service: api}]
@@ -554,6 +555,7 @@ func TestAdminTokenAnyHost(t *testing.T) {
 	b := startBackend(t, "api")
 	os.Setenv("TEST_ADMIN_TOKEN", "s3cret-token-0123456789")
 	g := startGateway(t, `
+listen: {http: "127.0.0.1:0"}
 admin: {listen: "127.0.0.1:0", token: "${TEST_ADMIN_TOKEN}"}
 services: [{name: api, targets: ["@B1@"]}]
 routes: [{name: api, paths: ["/"], service: api}]
@@ -687,6 +689,61 @@ plugins:
 				t.Errorf("%s: forwarded %q, want %q", c.target, e.URI, c.uri)
 			}
 		}
+	}
+}
+
+// TestClientForwardingHeaders: what a client says about forwarding, or
+// about headers the gateway owns in another spelling, never reaches the
+// backend from an untrusted peer.
+func TestClientForwardingHeaders(t *testing.T) {
+	b := startBackend(t, "api")
+	cfg := `
+services: [{name: api, targets: ["@B1@"]}]
+routes: [{name: api, paths: ["/"], service: api}]
+`
+	g := startGateway(t, cfg, b)
+	trusting := startGateway(t, "trusted_proxies: [\"127.0.0.1/32\"]\n"+cfg, b)
+	req := "GET /x HTTP/1.1\r\nHost: h\r\n" +
+		"X_User_ID: admin\r\nX-User_Roles: admin\r\nX_Forwarded_For: 1.1.1.1\r\nX-Real_IP: 1.1.1.1\r\n" +
+		"Forwarded: for=1.1.1.1;proto=https\r\nX-Forwarded-Port: 443\r\nX-Forwarded-Prefix: /admin\r\nX-Forwarded-Path: /admin\r\n" +
+		"X-Original-URL: /admin\r\nX-Rewrite-URL: /admin\r\n" +
+		"Connection: keep-alive\r\nConnection: X-One\r\nX-One: 1\r\nX-Kept: yes\r\n" +
+		"X-Request-ID: good-id\r\nX-Request-ID: other-id\r\nConnection: close\r\n\r\n"
+	for name, addr := range map[string]string{"untrusted": g.Addr().String(), "trusted": trusting.Addr().String()} {
+		e, ok := rawEcho(raw(t, addr, req))
+		if !ok {
+			t.Fatalf("%s: no echo", name)
+		}
+		for k, v := range e.Headers {
+			if strings.Contains(k, "_") || k == "X-One" || k == "X-Original-Url" || k == "X-Rewrite-Url" {
+				t.Errorf("%s: %s: %s reached the backend", name, k, v)
+			}
+		}
+		if e.Headers["X-Kept"] != "yes" {
+			t.Errorf("%s: X-Kept lost: %v", name, e.Headers)
+		}
+		if rid := e.Headers["X-Request-Id"]; strings.Contains(rid, "good-id") || strings.Contains(rid, "other-id") {
+			t.Errorf("%s: X-Request-ID sent twice was kept: %q", name, rid)
+		}
+		for _, k := range []string{"Forwarded", "X-Forwarded-Port", "X-Forwarded-Prefix", "X-Forwarded-Path"} {
+			_, there := e.Headers[k]
+			if there != (name == "trusted") {
+				t.Errorf("%s: %s forwarded: %v", name, k, there)
+			}
+		}
+	}
+	// Every Connection line of a response counts too.
+	up := upstreamtest.StartKeepAlive(t, func(c net.Conn, _, _ string) bool {
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nConnection: X-A\r\nX-A: 1\r\nConnection: X-B\r\nX-B: 2\r\nX-C: 3\r\nContent-Length: 2\r\n\r\nok")
+		return true
+	})
+	g2 := startGateway(t, `
+services: [{name: api, targets: ["`+up.Addr+`"]}]
+routes: [{name: api, paths: ["/"], service: api}]
+`)
+	r := do(t, "GET", g2.url+"/", nil, nil)
+	if r.status != 200 || r.header.Get("X-A") != "" || r.header.Get("X-B") != "" || r.header.Get("X-C") != "3" {
+		t.Errorf("response hop-by-hop: %d %v", r.status, r.header)
 	}
 }
 

@@ -35,6 +35,8 @@ const (
 	hasGatewayOnly        // X-Bot-Score, X-Client-Cert-Subject, X-Gateway-Identity
 	hasForwarded          // X-Forwarded-For, -Proto, -Host, X-Real-IP, X-Request-ID: the gateway writes its own
 	hasCookie             // forwarded as sent: see appendRawCookies
+	hasForwardedMore      // Forwarded, X-Forwarded-Port, -Prefix, -Path: kept from trusted proxies only
+	hasUnderscore         // a name with '_': see dropUnderscoreHeaders
 )
 
 func headerBit(name []byte) uint32 {
@@ -55,6 +57,9 @@ func headerBit(name []byte) uint32 {
 		if equalFold(name, "x-real-ip") {
 			return hasForwarded
 		}
+		if equalFold(name, "forwarded") {
+			return hasForwardedMore
+		}
 	case 10:
 		if equalFold(name, "connection") {
 			return hasConnection
@@ -70,9 +75,16 @@ func headerBit(name []byte) uint32 {
 		if equalFold(name, "x-request-id") {
 			return hasForwarded
 		}
+	case 13:
+		if equalFold(name, "x-rewrite-url") {
+			return hasGatewayOnly
+		}
 	case 14:
 		if equalFold(name, "http2-settings") {
 			return hasHopByHop
+		}
+		if equalFold(name, "x-original-url") {
+			return hasGatewayOnly
 		}
 	case 15:
 		if equalFold(name, "x-forwarded-for") {
@@ -85,6 +97,9 @@ func headerBit(name []byte) uint32 {
 		if equalFold(name, "x-forwarded-host") {
 			return hasForwarded
 		}
+		if equalFold(name, "x-forwarded-port") || equalFold(name, "x-forwarded-path") {
+			return hasForwardedMore
+		}
 	case 17:
 		if equalFold(name, "x-forwarded-proto") {
 			return hasForwarded
@@ -95,6 +110,9 @@ func headerBit(name []byte) uint32 {
 		}
 		if equalFold(name, "x-gateway-identity") {
 			return hasGatewayOnly
+		}
+		if equalFold(name, "x-forwarded-prefix") {
+			return hasForwardedMore
 		}
 	case 19:
 		if equalFold(name, "proxy-authorization") {
@@ -118,8 +136,17 @@ func scanHeaders(h *fasthttp.RequestHeader) (string, uint32) {
 	var mask uint32
 	for len(raw) > 0 {
 		n := 0
-		for n < len(raw) && tokenTable[raw[n]] {
+		var kinds uint8
+		for n < len(raw) {
+			k := nameTable[raw[n]]
+			if k == 0 {
+				break
+			}
+			kinds |= k
 			n++
+		}
+		if kinds&nameUnderscore != 0 {
+			mask |= hasUnderscore
 		}
 		if n == len(raw) {
 			return "header line without CRLF", 0
@@ -192,6 +219,24 @@ func scanHeaders(h *fasthttp.RequestHeader) (string, uint32) {
 
 // tokenTable holds the tchars of RFC 9110 §5.6.2.
 var tokenTable = alnumTable("!#$%&'*+-.^_`|~")
+
+// nameTable is tokenTable for header names in scanHeaders, with '_'
+// marked apart (nameToken|nameUnderscore), so that the one loop over a
+// name also tells whether it has one.
+var nameTable = func() (t [256]uint8) {
+	for c, ok := range tokenTable {
+		if ok {
+			t[c] = nameToken
+		}
+	}
+	t['_'] |= nameUnderscore
+	return t
+}()
+
+const (
+	nameToken uint8 = 1 << iota
+	nameUnderscore
+)
 
 // alnumTable is a byte table of letters, digits and the bytes of extra.
 func alnumTable(extra string) (t [256]bool) {

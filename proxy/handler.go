@@ -127,7 +127,16 @@ func trustedRequestID(req *fasthttp.Request, trusted bool) []byte {
 	if !trusted {
 		return nil
 	}
-	if rid := req.Header.PeekBytes(hdrRequestID); validRequestID(rid) {
+	// One well-formed line: with several, the backend could read another.
+	// (Counted without PeekAll, whose buffer holds st.xff.)
+	var rid []byte
+	n := 0
+	for k, v := range req.Header.All() {
+		if equalFold(k, "x-request-id") {
+			rid, n = v, n+1
+		}
+	}
+	if n == 1 && validRequestID(rid) {
 		return rid
 	}
 	return nil
@@ -154,8 +163,33 @@ var (
 	hopByHopHeaders = filters.NewHeaderNames("Connection", "Keep-Alive", "Proxy-Connection", "TE", "Trailer", "Upgrade", "Proxy-Authorization", "Proxy-Authenticate", "HTTP2-Settings")
 	// gatewayOnlyHeaders are removed from every client request: plugins set
 	// them for backends (bot score, mTLS subject, gateway identity).
-	gatewayOnlyHeaders = filters.NewHeaderNames("X-Bot-Score", "X-Client-Cert-Subject", "X-Gateway-Identity")
+	gatewayOnlyHeaders = filters.NewHeaderNames("X-Bot-Score", "X-Client-Cert-Subject", "X-Gateway-Identity",
+		"X-Original-URL", "X-Rewrite-URL") // the last two: path overrides honoured by IIS and Symfony
+	// untrustedForwarding is forwarding information the gateway does not
+	// write itself (Spring's ForwardedHeaderFilter and others believe it).
+	untrustedForwarding = filters.NewHeaderNames("Forwarded", "X-Forwarded-Port", "X-Forwarded-Prefix", "X-Forwarded-Path")
 )
+
+// dropUnderscoreHeaders removes every request header whose name has an
+// underscore, as nginx does by default (underscores_in_headers off). CGI,
+// WSGI, PHP and Rack backends read X_User_ID and X-User-ID as one variable
+// (HTTP_X_USER_ID), so a client's "X_User_ID: admin" would join the
+// X-User-ID the gateway sets from a verified token, and likewise for every
+// header the gateway owns.
+func dropUnderscoreHeaders(st *reqState, h *fasthttp.RequestHeader) {
+	keys, buf := st.hopKeys[:0], st.hopBuf[:0]
+	for k := range h.All() {
+		if bytes.IndexByte(k, '_') >= 0 {
+			start := len(buf)
+			buf = append(buf, k...) // copied: deletions move header storage
+			keys = append(keys, buf[start:])
+		}
+	}
+	for _, k := range keys {
+		h.DelBytes(k)
+	}
+	st.hopKeys, st.hopBuf = keys[:0], buf[:0]
+}
 
 // handle is the fasthttp handler of the public listener.
 func (g *Gateway) handle(rc *fasthttp.RequestCtx) {
@@ -397,8 +431,13 @@ func stripResponseHopByHop(st *reqState, h *fasthttp.ResponseHeader) {
 	for k, v := range h.All() {
 		b := headerBit(k)
 		hop |= b
-		if b&hasConnection != 0 {
-			conn = append(st.hopBuf[:0], v...) // copied: deletions move header storage
+		if b&hasConnection != 0 { // every Connection line counts
+			if len(conn) == 0 {
+				conn = st.hopBuf[:0]
+			} else {
+				conn = append(conn, ',')
+			}
+			conn = append(conn, v...) // copied: deletions move header storage
 			st.hopBuf = conn
 		}
 	}
@@ -532,7 +571,17 @@ func rewriteRequest(st *reqState, r *route, query []byte) {
 	req := &st.RC.Request
 	h := &req.Header
 	if st.hdrMask&hasConnection != 0 {
-		for conn := h.PeekBytes(hdrConnection); len(conn) > 0; {
+		// Every Connection line counts (RFC 9110 §5.3: they combine). The
+		// values are copied (deletions move header storage), and not with
+		// PeekAll, whose buffer holds st.xff.
+		conn := st.hopBuf[:0]
+		for k, v := range h.All() {
+			if equalFold(k, "connection") {
+				conn = append(append(conn, v...), ',')
+			}
+		}
+		st.hopBuf = conn[:0]
+		for len(conn) > 0 {
 			var tok []byte
 			tok, conn = nextToken(conn)
 			if len(tok) > 0 && !equalFold(tok, "x-request-id") && !equalFold(tok, "close") && !equalFold(tok, "keep-alive") && !keptFromConnection(tok) {
@@ -554,6 +603,14 @@ func rewriteRequest(st *reqState, r *route, query []byte) {
 	// Headers only the gateway may set, whatever plugins the route runs.
 	if st.hdrMask&hasGatewayOnly != 0 {
 		gatewayOnlyHeaders.Del(h, 0)
+	}
+	// Forwarding information the gateway does not write: believed from a
+	// trusted proxy only, like X-Forwarded-For.
+	if st.hdrMask&hasForwardedMore != 0 && !st.trustedPeer {
+		untrustedForwarding.Del(h, 0)
+	}
+	if st.hdrMask&hasUnderscore != 0 {
+		dropUnderscoreHeaders(st, h)
 	}
 	p := st.path
 	if rest, ok := stripPrefix(r, st.path); ok {
