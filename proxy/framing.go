@@ -30,13 +30,13 @@ func checkFraming(h *fasthttp.RequestHeader) string {
 
 // Bits of the header mask scanHeaders returns.
 const (
-	hasConnection  uint32 = 1 << iota
-	hasHopByHop           // Keep-Alive, Proxy-Connection, TE, Trailer, Upgrade, Proxy-Authorization, Proxy-Authenticate, HTTP2-Settings
-	hasGatewayOnly        // X-Bot-Score, X-Client-Cert-Subject, X-Gateway-Identity
-	hasForwarded          // X-Forwarded-For, -Proto, -Host, X-Real-IP, X-Request-ID: the gateway writes its own
-	hasCookie             // forwarded as sent: see appendRawCookies
-	hasForwardedMore      // Forwarded, X-Forwarded-Port, -Prefix, -Path: kept from trusted proxies only
-	hasUnderscore         // a name with '_': see dropUnderscoreHeaders
+	hasConnection    uint32 = 1 << iota
+	hasHopByHop             // Keep-Alive, Proxy-Connection, TE, Trailer, Upgrade, Proxy-Authorization, Proxy-Authenticate, HTTP2-Settings
+	hasGatewayOnly          // X-Bot-Score, X-Client-Cert-Subject, X-Gateway-Identity
+	hasForwarded            // X-Forwarded-For, -Proto, -Host, X-Real-IP, X-Request-ID: the gateway writes its own
+	hasCookie               // forwarded as sent: see appendRawCookies
+	hasForwardedMore        // Forwarded, X-Forwarded-Port, -Prefix, -Path: kept from trusted proxies only
+	hasUnderscore           // a name with '_': see dropUnderscoreHeaders
 )
 
 func headerBit(name []byte) uint32 {
