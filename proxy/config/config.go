@@ -2,16 +2,19 @@
 // (services, routes, plugins, consumers) plus the gateway's own settings
 // (listeners, admin API, trusted proxies, server limits, access log).
 //
-// Load parses and checks a file completely: unknown keys, dangling
-// references, bad durations, CIDRs and sizes are all reported, each with
-// file, line, column and field path. Plugin configs are checked when the
+// Load parses and checks a file completely: unknown and duplicate keys,
+// dangling references, bad durations, CIDRs, sizes, addresses and header
+// names are all reported, each with file, line, column and field path. A
+// file holds one YAML document. Plugin configs are checked when the
 // gateway compiles the config (package proxy), so `edgeguard validate` runs
 // both steps. A Config is immutable once loaded.
 package config
 
 import (
+	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -33,7 +36,7 @@ type Config struct {
 	Listen         Listen                   `yaml:"listen"`
 	Admin          Admin                    `yaml:"admin"`
 	TrustedProxies []string                 `yaml:"trusted_proxies"`
-	RealIPHeader   string                   `yaml:"real_ip_header"`
+	RealIPHeader   string                   `yaml:"real_ip_header"` // an HTTP field name (RFC 9110 token)
 	Server         Server                   `yaml:"server"`
 	Services       []Service                `yaml:"services"`
 	Routes         []Route                  `yaml:"routes"`
@@ -56,7 +59,10 @@ type Config struct {
 
 // Listen holds the public listeners.
 type Listen struct {
-	// HTTP is the plain HTTP listen address, e.g. "127.0.0.1:8080".
+	// HTTP is the plain HTTP listen address, e.g. "127.0.0.1:8080" or
+	// ":8080" (any address). Listen addresses take an IP literal (IPv6 in
+	// brackets) or a host name and a port 0-65535 (0: any free port); two
+	// listeners (admin.listen too) may not share a host and port.
 	HTTP string `yaml:"http"`
 	// HTTPS is the TLS listen address, e.g. "0.0.0.0:443" (default: none).
 	HTTPS string `yaml:"https"`
@@ -107,7 +113,9 @@ type Server struct {
 // Service is a named upstream.
 type Service struct {
 	Name string `yaml:"name"`
-	// Targets are "host:port" (or "http://host:port") addresses, used round robin.
+	// Targets are "host:port" (or "http://host:port", "https://host:port")
+	// addresses, used round robin: an IP literal (IPv6 in brackets) or a DNS
+	// name, and a port 1-65535.
 	Targets        []string      `yaml:"targets"`
 	ConnectTimeout time.Duration `yaml:"connect_timeout"` // default 5s
 	ReadTimeout    time.Duration `yaml:"read_timeout"`    // default 60s
@@ -143,13 +151,15 @@ type Healthchecks struct {
 // Passive: a target with Failures consecutive connection errors or timeouts
 // is ejected for Ejection, while other targets serve.
 type Passive struct {
-	Failures int           `yaml:"failures"` // default 3; negative disables ejection
-	Ejection time.Duration `yaml:"ejection"` // default 10s
+	Failures int           `yaml:"failures"` // default 3; negative disables ejection; 0 is an error (it would mean the default)
+	Ejection time.Duration `yaml:"ejection"` // default 10s; 0 means the default
 }
 
 // Route maps hosts and path prefixes to a service and a plugin chain.
 type Route struct {
-	Name    string   `yaml:"name"`
+	Name string `yaml:"name"`
+	// Hosts are exact names or "*.example.com" (default: any host; an empty
+	// name is an error, not "any").
 	Hosts   []string `yaml:"hosts"`
 	Paths   []string `yaml:"paths"`
 	Methods []string `yaml:"methods"`
@@ -250,7 +260,7 @@ func dropRepeats(list, failed []*confnode.Error) []*confnode.Error {
 	for _, e := range list {
 		repeat := false
 		for _, f := range failed {
-			if e.Under(f.Path) {
+			if !f.DuplicateKey() && e.Under(f.Path) {
 				repeat = true
 				break
 			}
@@ -352,7 +362,21 @@ func (c *Config) check(root confnode.Node) {
 		}
 	}
 	checkCIDRs(admin.Field("allow"), c.Admin.Allow)
+	ls := []listener{{field: "listen.http", n: root.Field("listen").Field("http"), addr: c.Listen.HTTP}}
+	if c.Listen.HTTPS != "" {
+		ls = append(ls, listener{field: "listen.https", n: root.Field("listen").Field("https"), addr: c.Listen.HTTPS})
+	}
+	if c.Admin.Listen != "off" {
+		ls = append(ls, listener{field: "admin.listen", n: admin.Field("listen"), addr: c.Admin.Listen})
+	}
+	for i := range ls {
+		ls[i].dflt = !ls[i].n.Present()
+	}
+	checkListenConflicts(ls)
 	checkCIDRs(root.Field("trusted_proxies"), c.TrustedProxies)
+	if c.RealIPHeader != "" && !validHeaderName(c.RealIPHeader) {
+		root.FieldErrorf("real_ip_header", "invalid header name %q", c.RealIPHeader)
+	}
 
 	s := root.Field("server")
 	positive := func(name string, d time.Duration) {
@@ -404,20 +428,28 @@ func (c *Config) check(root confnode.Node) {
 				*f = filepath.Join(filepath.Dir(c.File), *f)
 			}
 		}
-		if tn.Present() {
+		if tn.Present() && (sv.TLS.CertFile == "") != (sv.TLS.KeyFile == "") {
+			tn.Errorf("cert_file and key_file go together")
+		} else if tn.Present() {
 			// Build the client TLS config once for the first https target, so
 			// unreadable files and bad keys are config errors, not 502s.
 			for _, t := range sv.Targets {
 				if pt, err := ParseTarget(t); err == nil && strings.HasPrefix(pt.Addr, "https://") {
 					if _, err := tlsconf.UpstreamConfig(c.Services[i].TLS, strings.TrimPrefix(pt.Addr, "https://")); err != nil {
-						tn.Errorf("%v", err)
+						// The error names its package ("tls: "), the field path already does.
+						tn.Errorf("%s", strings.TrimPrefix(err.Error(), "tls: "))
 					}
 					break
 				}
 			}
-			if (sv.TLS.CertFile == "") != (sv.TLS.KeyFile == "") {
-				tn.Errorf("cert_file and key_file go together")
-			}
+		}
+		pas, pn := sv.Healthchecks.Passive, n.Field("healthchecks").Field("passive")
+		if fn, f := pn.Field("failures"), 0; fn.Present() && fn.Y.ShortTag() != "!!null" && fn.Y.Decode(&f) == nil && f == 0 {
+			// A written 0 would be taken for the default (3), not for "off".
+			fn.Errorf("must be at least 1 (-1 disables ejection)")
+		}
+		if pas.Ejection < 0 {
+			pn.FieldErrorf("ejection", "must be positive")
 		}
 	}
 
@@ -466,6 +498,11 @@ func (c *Config) check(root confnode.Node) {
 	for i, r := range c.Routes {
 		n := rn.Index(i)
 		uniqueName(n, "name", "route name", r.Name, routes)
+		for j, h := range r.Hosts {
+			if h == "" {
+				n.Field("hosts").Index(j).Errorf("must not be empty (leave hosts out to match any host)")
+			}
+		}
 		if r.Service == "" {
 			n.FieldErrorf("service", "is required")
 		} else if !services[r.Service] {
@@ -506,19 +543,153 @@ func uniqueName(n confnode.Node, field, kind, name string, seen map[string]bool)
 	seen[name] = true
 }
 
+// checkAddr checks a listen address: host:port with an empty host (any
+// address), an IP literal or a host name, and a port 0-65535 (0: any free
+// port). The empty address is allowed when allowEmpty.
 func checkAddr(n confnode.Node, addr string, allowEmpty bool) {
 	if addr == "" && allowEmpty {
 		return
 	}
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		n.Errorf("invalid address %q: want host:port", addr)
-		return
+	if _, _, err := splitAddr(addr, true); err != nil {
+		n.Errorf("invalid address %q: %v", addr, err)
 	}
-	_ = host
-	if port == "" {
-		n.Errorf("invalid address %q: missing port", addr)
+}
+
+// splitAddr splits "host:port" and checks both parts: the port is decimal,
+// 1-65535 (0-65535 for a listen address), the host an IP literal (IPv6 in
+// brackets) or a DNS name; it may be empty only in a listen address. The
+// host is returned without brackets, lower case and, when an IP, in its
+// canonical form.
+func splitAddr(addr string, listen bool) (host string, port int, err error) {
+	host, ps, err := net.SplitHostPort(addr)
+	if err != nil || (host == "" && !listen) {
+		return "", 0, errors.New("want host:port")
 	}
+	minPort := 1
+	if listen {
+		minPort = 0
+	}
+	if port = parsePort(ps); port < minPort {
+		return "", 0, fmt.Errorf("port must be %d-65535", minPort)
+	}
+	if strings.HasPrefix(addr, "[") {
+		ip, err := netip.ParseAddr(host)
+		if err != nil || !ip.Is6() {
+			return "", 0, fmt.Errorf("%q is not an IPv6 address", host)
+		}
+		return ip.String(), port, nil
+	}
+	if ip, err := netip.ParseAddr(host); err == nil && ip.Is4() {
+		return ip.String(), port, nil
+	}
+	if host != "" && !validHostName(host) {
+		return "", 0, fmt.Errorf("%q is not an IP address or host name", host)
+	}
+	return strings.ToLower(host), port, nil
+}
+
+// parsePort returns the decimal port ps, or -1 when it is not one.
+func parsePort(ps string) int {
+	if ps == "" || len(ps) > 5 {
+		return -1
+	}
+	p := 0
+	for i := 0; i < len(ps); i++ {
+		if ps[i] < '0' || ps[i] > '9' {
+			return -1
+		}
+		p = p*10 + int(ps[i]-'0')
+	}
+	if p > 65535 {
+		return -1
+	}
+	return p
+}
+
+// validHostName reports whether s is a DNS name: dot-separated labels of
+// letters, digits, '-' and '_' (not starting or ending with '-'), at most
+// 63 bytes each and 253 in all, a final dot allowed. A name whose last
+// label is all digits would be a malformed IPv4 address ("127.0.0.256").
+func validHostName(s string) bool {
+	s = strings.TrimSuffix(s, ".")
+	if s == "" || len(s) > 253 {
+		return false
+	}
+	labels := strings.Split(s, ".")
+	for _, l := range labels {
+		if l == "" || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-' {
+			return false
+		}
+		for i := 0; i < len(l); i++ {
+			c := l[i]
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+				return false
+			}
+		}
+	}
+	last := labels[len(labels)-1]
+	return strings.Trim(last, "0123456789") != ""
+}
+
+// listener is one configured listen address, for checkListenConflicts.
+type listener struct {
+	field string // listen.http, listen.https or admin.listen
+	n     confnode.Node
+	addr  string
+	dflt  bool // addr is the default, not in the file
+}
+
+// checkListenConflicts reports a listener whose host and port (not 0)
+// another one earlier in the list already uses, at the later one. An empty
+// or unspecified host (0.0.0.0, ::) overlaps every host.
+func checkListenConflicts(ls []listener) {
+	type bound struct {
+		listener
+		host string
+		port int
+	}
+	var seen []bound
+	for _, l := range ls {
+		host, port, err := splitAddr(l.addr, true)
+		if err != nil || port == 0 {
+			continue
+		}
+		for _, s := range seen {
+			if s.port != port || (s.host != host && !anyHost(s.host) && !anyHost(host)) {
+				continue
+			}
+			if l.dflt {
+				l.n.Errorf("the default %s is the address of %s", l.addr, s.field)
+			} else {
+				l.n.Errorf("same address as %s (%s)", s.field, s.addr)
+			}
+			break
+		}
+		seen = append(seen, bound{l, host, port})
+	}
+}
+
+func anyHost(host string) bool {
+	if host == "" {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsUnspecified()
+}
+
+// validHeaderName reports whether s is an HTTP field name, a token of
+// RFC 9110 (letters, digits and !#$%&'*+-.^_`|~).
+func validHeaderName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
+			return false
+		}
+	}
+	return true
 }
 
 func isLoopback(addr string) bool {
@@ -563,9 +734,8 @@ func ParseTarget(s string) (Target, error) {
 		return t, fmt.Errorf("unsupported scheme in target %q", s)
 	}
 	rest = strings.TrimSuffix(rest, "/")
-	host, port, err := net.SplitHostPort(rest)
-	if err != nil || host == "" || port == "" {
-		return t, fmt.Errorf("invalid target %q: want host:port", s)
+	if _, _, err := splitAddr(rest, false); err != nil {
+		return t, fmt.Errorf("invalid target %q: %v", s, err)
 	}
 	t.Addr = rest
 	if t.TLS {

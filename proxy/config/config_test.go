@@ -45,7 +45,7 @@ func TestErrorsNamePlace(t *testing.T) {
 		{"services: [{name: a, targets: [\"h:1\"]}]\nroutes: [{name: r, service: a, plugins: [nope]}]\n", `edgeguard.yaml:2:42: routes[0].plugins[0]: no plugin instance named "nope"`},
 		{"trusted_proxies: [\"10.0.0.0/33\"]\nservices: [{name: a, targets: [\"h:1\"]}]\nroutes: [{name: r, service: a}]\n", `edgeguard.yaml:1:19: trusted_proxies[0]:`},
 		{"admin: {listen: \"0.0.0.0:8001\"}\nservices: [{name: a, targets: [\"h:1\"]}]\nroutes: [{name: r, service: a}]\n", `admin.token: the admin API listens on a non-loopback address`},
-		{"admin: {token: \"${EDGEGUARD_MISSING}\"}\nservices: [{name: a, targets: [\"h:1\"]}]\nroutes: [{name: r, service: a}]\n", `edgeguard.yaml:1:16: environment variable EDGEGUARD_MISSING is not set`},
+		{"admin: {token: \"${EDGEGUARD_MISSING}\"}\nservices: [{name: a, targets: [\"h:1\"]}]\nroutes: [{name: r, service: a}]\n", `edgeguard.yaml:1:16: admin.token: environment variable EDGEGUARD_MISSING is not set`},
 		{"plugins: [{name: p, plugin: rate-limitin}]\nservices: [{name: a, targets: [\"h:1\"]}]\nroutes: [{name: r, service: a}]\n", `edgeguard.yaml:1:29: plugins[0].plugin: unknown plugin "rate-limitin"`},
 		{"server: {max_body_size: 10 potatoes}\nservices: [{name: a, targets: [\"h:1\"]}]\nroutes: [{name: r, service: a}]\n", `edgeguard.yaml:1:25: server.max_body_size: invalid size "10 potatoes"`},
 		{"services: [{name: a, targets: [\"h:1\"]}, {name: a, targets: [\"h:2\"]}]\nroutes: [{name: r, service: a}]\n", `services[1].name: duplicate service name "a"`},
@@ -84,7 +84,7 @@ func TestSecretFile(t *testing.T) {
 		t.Fatalf("token %q", cfg.Admin.Token)
 	}
 	os.WriteFile(f, []byte("admin: {token_file: missing}\nservices: [{name: a, targets: [\"h:1\"]}]\nroutes: [{name: r, service: a}]\n"), 0o600)
-	if _, errs := config.Load(f); errs == nil || !strings.Contains(errs.Error(), "c.yaml:1:21: token_file: cannot read secret file") {
+	if _, errs := config.Load(f); errs == nil || !strings.Contains(errs.Error(), "c.yaml:1:21: admin.token_file: cannot read secret file") {
 		t.Fatalf("missing secret file: %v", errs)
 	}
 }

@@ -15,6 +15,10 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("a: &x [*x]\n"))
 	f.Add([]byte("admin: {token: \"${X:-y}\"}\n"))
 	f.Add([]byte("routes: [{name: r, hosts: [\"*.a\"], paths: [\"/../x\"]}]\n"))
+	f.Add([]byte(minimal + "---\nlisten: {http: x}\n"))
+	f.Add([]byte(minimal + "routes: []\nb: &a {x: 1, x: 2}\n"))
+	f.Add([]byte("listen: {http: \"[::1]:0\", https: \":80\"}\nservices: [{name: a, targets: [\"https://[fe80::1%eth0]:65535/\", \"a_b.-c:1\"]}]\n"))
+	f.Add([]byte("real_ip_header: \"X-A\"\nroutes: [{strip_path: \"true\", hosts: [\"\"]}]\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		cfg, errs := config.Parse("fuzz.yaml", data)
 		if errs == nil {

@@ -3,15 +3,17 @@
 // `edgeguard.yaml:14:5: plugins[2].config.minute: must be > 0`.
 //
 // A Node is a YAML node together with its field path. Decoding into a Go
-// struct rejects unknown keys (a typo in security config must never be
-// silently ignored); semantic checks add errors with Errorf and FieldErrorf.
+// struct rejects unknown and duplicate keys (a typo in security config must
+// never be silently ignored), as Parse rejects a second YAML document; semantic checks add errors with Errorf and FieldErrorf.
 // Errors are collected, not returned one by one, so a user sees every problem
 // of a file at once. A Node is not safe for concurrent use.
 package confnode
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -30,7 +32,14 @@ type Error struct {
 	Col  int
 	Path string // field path such as plugins[2].config.minute; may be empty
 	Msg  string
+
+	dupKey bool // see DuplicateKey
 }
+
+// DuplicateKey reports whether e is about a repeated mapping key. Decode
+// keeps the first value and drops the repeat, so the field still holds a
+// good value and later checks of it are no repeats of e.
+func (e *Error) DuplicateKey() bool { return e.dupKey }
 
 func (e *Error) Error() string {
 	var b strings.Builder
@@ -107,23 +116,48 @@ type Node struct {
 }
 
 // Parse parses data as one YAML document and returns its root node.
-// A syntax error is returned as *Errors with the line of the problem.
+// A syntax error is returned as *Errors with the line of the problem, as
+// is a second document (after "---"): a file holds one. Documents with
+// nothing in them (a final "---", only comments) are allowed. Duplicate
+// keys are reported by Decode, with their field path.
 func Parse(file string, data []byte) (Node, *Errors) {
 	errs := &Errors{}
-	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
-		errs.Add(syntaxError(file, err))
-		return Node{File: file, Errs: errs}, errs
-	}
-	root := &doc
-	if doc.Kind == yaml.DocumentNode && len(doc.Content) > 0 {
+	var root *yaml.Node
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	for {
+		var doc yaml.Node
+		err := dec.Decode(&doc)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			errs.Add(syntaxError(file, err))
+			if root == nil {
+				return Node{File: file, Errs: errs}, errs
+			}
+			break
+		}
+		if len(doc.Content) == 0 || emptyDocument(doc.Content[0]) {
+			continue
+		}
+		if root != nil {
+			y := doc.Content[0]
+			errs.Add(&Error{File: file, Line: y.Line, Col: y.Column, Msg: "a config file holds one YAML document"})
+			break
+		}
 		root = doc.Content[0]
 	}
-	if doc.Kind == 0 {
+	if root == nil {
 		root = &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Line: 1, Column: 1}
 	}
-	expandEnv(file, root, errs)
+	expandEnv(file, root, "", errs)
 	return Node{Y: root, File: file, Errs: errs}, errs
+}
+
+// emptyDocument reports whether y is the content of a document with
+// nothing in it (not even "~" or "null").
+func emptyDocument(y *yaml.Node) bool {
+	return y.Kind == yaml.ScalarNode && y.ShortTag() == "!!null" && y.Value == "" && y.Style == 0
 }
 
 func syntaxError(file string, err error) *Error {
@@ -271,6 +305,7 @@ func (n Node) checkKnown(y *yaml.Node, t reflect.Type, path string) {
 	}
 	switch t.Kind() {
 	case reflect.Struct:
+		n.dropDuplicates(y, path)
 		fields := structFields(t)
 		for i := 0; i+1 < len(y.Content); i += 2 {
 			k, val := y.Content[i], y.Content[i+1]
@@ -280,7 +315,7 @@ func (n Node) checkKnown(y *yaml.Node, t reflect.Type, path string) {
 			f, ok := fields[k.Value]
 			if !ok && strings.HasSuffix(k.Value, "_file") {
 				if base, isBase := fields[strings.TrimSuffix(k.Value, "_file")]; isBase && base.Type.Kind() == reflect.String {
-					if n.readSecretFile(y, i) {
+					if n.readSecretFile(y, i, path) {
 						continue
 					}
 					ok, f = true, base
@@ -298,10 +333,35 @@ func (n Node) checkKnown(y *yaml.Node, t reflect.Type, path string) {
 			n.checkKnown(e, t.Elem(), fmt.Sprintf("%s[%d]", path, i))
 		}
 	case reflect.Map:
+		n.dropDuplicates(y, path)
 		for i := 0; i+1 < len(y.Content); i += 2 {
 			n.checkKnown(y.Content[i+1], t.Elem(), joinPath(path, y.Content[i].Value))
 		}
 	}
+}
+
+// dropDuplicates records an error at each key of mapping y that repeats an
+// earlier one and removes that key and its value, so the first stays and
+// the rest of the file is still decoded and checked. Keys are compared as
+// yaml.v3 does (kind and text).
+func (n Node) dropDuplicates(y *yaml.Node, path string) {
+	out := y.Content[:0]
+	for i := 0; i+1 < len(y.Content); i += 2 {
+		k := y.Content[i]
+		dup := false
+		for j := 0; j < len(out); j += 2 {
+			if first := out[j]; first.Kind == k.Kind && first.Value == k.Value && k.Value != "<<" {
+				n.Errs.Add(&Error{File: n.File, Line: k.Line, Col: k.Column, Path: joinPath(path, k.Value),
+					Msg: fmt.Sprintf("duplicate key (first at line %d)", first.Line), dupKey: true})
+				dup = true
+				break
+			}
+		}
+		if !dup {
+			out = append(out, k, y.Content[i+1])
+		}
+	}
+	y.Content = out
 }
 
 func isNull(y *yaml.Node) bool {
@@ -347,6 +407,20 @@ func shapeError(y *yaml.Node, t reflect.Type) string {
 	}
 	if y.Decode(reflect.New(t).Interface()) == nil {
 		return ""
+	}
+	if y.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle) != 0 && t != durationType && (t.Kind() == reflect.Bool || t.Kind() >= reflect.Int && t.Kind() <= reflect.Float64) {
+		// "false" or "3": the value would do without its quotes.
+		plain := yaml.Node{Kind: yaml.ScalarNode, Value: y.Value}
+		if plain.Decode(reflect.New(t).Interface()) == nil {
+			what := "a number"
+			switch {
+			case t.Kind() == reflect.Bool:
+				what = "true or false"
+			case t.Kind() <= reflect.Uint64:
+				what = "a whole number"
+			}
+			return fmt.Sprintf("must be %s, not the string %q (remove the quotes)", what, y.Value)
+		}
 	}
 	switch {
 	case t == durationType && (y.ShortTag() == "!!int" || y.ShortTag() == "!!float"):
@@ -556,26 +630,27 @@ func findLine(y *yaml.Node, line int) *yaml.Node {
 // `x: <contents of PATH>` (trailing newline removed). A relative PATH is
 // taken from the directory of the config file. It reports whether the pair
 // was replaced.
-func (n Node) readSecretFile(y *yaml.Node, i int) bool {
+func (n Node) readSecretFile(y *yaml.Node, i int, path string) bool {
 	k, v := y.Content[i], y.Content[i+1]
 	base := strings.TrimSuffix(k.Value, "_file")
+	path = joinPath(path, k.Value)
 	for j := 0; j+1 < len(y.Content); j += 2 {
 		if y.Content[j].Value == base {
-			n.Errs.Add(&Error{File: n.File, Line: k.Line, Col: k.Column, Path: k.Value, Msg: "give either " + base + " or " + k.Value + ", not both"})
+			n.Errs.Add(&Error{File: n.File, Line: k.Line, Col: k.Column, Path: path, Msg: "give either " + base + " or " + k.Value + ", not both"})
 			return true
 		}
 	}
 	if v.Kind != yaml.ScalarNode || v.Value == "" {
-		n.Errs.Add(&Error{File: n.File, Line: v.Line, Col: v.Column, Path: k.Value, Msg: "must be a file path"})
+		n.Errs.Add(&Error{File: n.File, Line: v.Line, Col: v.Column, Path: path, Msg: "must be a file path"})
 		return true
 	}
-	path := v.Value
-	if !filepath.IsAbs(path) {
-		path = filepath.Join(filepath.Dir(n.File), path)
+	file := v.Value
+	if !filepath.IsAbs(file) {
+		file = filepath.Join(filepath.Dir(n.File), file)
 	}
-	data, err := os.ReadFile(path)
+	data, err := os.ReadFile(file)
 	if err != nil {
-		n.Errs.Add(&Error{File: n.File, Line: v.Line, Col: v.Column, Path: k.Value, Msg: "cannot read secret file: " + err.Error()})
+		n.Errs.Add(&Error{File: n.File, Line: v.Line, Col: v.Column, Path: path, Msg: "cannot read secret file: " + err.Error()})
 		return true
 	}
 	k.Value = base
@@ -583,16 +658,17 @@ func (n Node) readSecretFile(y *yaml.Node, i int) bool {
 	return false
 }
 
-// expandEnv replaces ${VAR} and ${VAR:-default} in every scalar of y; $$
-// stands for a literal $. An unset variable without a default is an error.
-func expandEnv(file string, y *yaml.Node, errs *Errors) {
+// expandEnv replaces ${VAR} and ${VAR:-default} in every scalar of y, whose
+// field path is path; $$ stands for a literal $. An unset variable without a
+// default is an error.
+func expandEnv(file string, y *yaml.Node, path string, errs *Errors) {
 	if y == nil {
 		return
 	}
 	if y.Kind == yaml.ScalarNode && strings.Contains(y.Value, "$") {
 		out, err := expandString(y.Value)
 		if err != nil {
-			errs.Add(&Error{File: file, Line: y.Line, Col: y.Column, Msg: err.Error()})
+			errs.Add(&Error{File: file, Line: y.Line, Col: y.Column, Path: path, Msg: err.Error()})
 		} else if out != y.Value {
 			y.Value = out
 			if y.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle|yaml.LiteralStyle|yaml.FoldedStyle) == 0 {
@@ -603,8 +679,21 @@ func expandEnv(file string, y *yaml.Node, errs *Errors) {
 			}
 		}
 	}
-	for _, c := range y.Content {
-		expandEnv(file, c, errs)
+	switch y.Kind {
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(y.Content); i += 2 {
+			k := y.Content[i]
+			expandEnv(file, k, joinPath(path, k.Value), errs)
+			expandEnv(file, y.Content[i+1], joinPath(path, k.Value), errs)
+		}
+	case yaml.SequenceNode:
+		for i, c := range y.Content {
+			expandEnv(file, c, fmt.Sprintf("%s[%d]", path, i), errs)
+		}
+	default:
+		for _, c := range y.Content {
+			expandEnv(file, c, path, errs)
+		}
 	}
 }
 
