@@ -732,6 +732,17 @@ routes: [{name: api, paths: ["/"], service: api}]
 			}
 		}
 	}
+	// server.headers_with_underscores: allow passes them, reject refuses.
+	for policy, want := range map[string]string{"allow": "HTTP/1.1 200", "reject": "HTTP/1.1 400"} {
+		g := startGateway(t, "server: {headers_with_underscores: "+policy+"}\n"+cfg, b)
+		out := raw(t, g.Addr().String(), "GET /x HTTP/1.1\r\nHost: h\r\nX_Legacy: 1\r\nConnection: close\r\n\r\n")
+		if !strings.HasPrefix(out, want) {
+			t.Errorf("%s: %.40q", policy, out)
+		}
+		if e, ok := rawEcho(out); policy == "allow" && (!ok || e.Headers["X_legacy"] != "1") {
+			t.Errorf("allow: %v", e.Headers)
+		}
+	}
 	// Every Connection line of a response counts too.
 	up := upstreamtest.StartKeepAlive(t, func(c net.Conn, _, _ string) bool {
 		io.WriteString(c, "HTTP/1.1 200 OK\r\nConnection: X-A\r\nX-A: 1\r\nConnection: X-B\r\nX-B: 2\r\nX-C: 3\r\nContent-Length: 2\r\n\r\nok")

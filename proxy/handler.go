@@ -171,7 +171,8 @@ var (
 )
 
 // dropUnderscoreHeaders removes every request header whose name has an
-// underscore, as nginx does by default (underscores_in_headers off). CGI,
+// underscore, as nginx does by default (underscores_in_headers off;
+// server.headers_with_underscores: allow or reject instead). CGI,
 // WSGI, PHP and Rack backends read X_User_ID and X-User-ID as one variable
 // (HTTP_X_USER_ID), so a client's "X_User_ID: admin" would join the
 // X-User-ID the gateway sets from a verified token, and likewise for every
@@ -242,6 +243,14 @@ func (g *Gateway) serve(rt *runtime, st *reqState, rc *fasthttp.RequestCtx, rp *
 		return
 	}
 	reason, mask := scanHeaders(&req.Header)
+	if mask&hasUnderscore != 0 { // see dropUnderscoreHeaders
+		switch rt.cfg.Server.HeadersWithUnderscores {
+		case "allow":
+			mask &^= hasUnderscore
+		case "reject":
+			reason = "header name with an underscore"
+		}
+	}
 	st.hdrMask = mask
 	if reason == "" {
 		reason = checkHost(&req.Header)

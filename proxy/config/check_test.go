@@ -175,5 +175,7 @@ func TestRejectedValues(t *testing.T) {
 		{"real_ip_header: X-Real-IP\n" + minimal, ""},
 		{"real_ip_header: \"X Forwarded For\"\n" + minimal, `c.yaml:1:17: real_ip_header: invalid header name "X Forwarded For"`},
 		{"real_ip_header: \"X-Forwarded-For:\"\n" + minimal, `real_ip_header: invalid header name "X-Forwarded-For:"`},
+		{"server: {headers_with_underscores: reject}\n" + minimal, ""},
+		{"server: {headers_with_underscores: dropp}\n" + minimal, `c.yaml:1:36: server.headers_with_underscores: must be drop, allow or reject (got "dropp")`},
 	})
 }

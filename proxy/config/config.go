@@ -108,6 +108,11 @@ type Server struct {
 	Concurrency int `yaml:"concurrency"`
 	// MaxConnsPerIP caps connections per client IP (0 = unlimited).
 	MaxConnsPerIP int `yaml:"max_conns_per_ip"`
+	// HeadersWithUnderscores is what becomes of a request header whose name
+	// has an underscore: "drop" (default, as nginx's underscores_in_headers
+	// off), "allow" or "reject" (400). CGI, WSGI, PHP and Rack backends read
+	// X_User_ID as X-User-ID.
+	HeadersWithUnderscores string `yaml:"headers_with_underscores"`
 }
 
 // Service is a named upstream.
@@ -286,6 +291,9 @@ func (c *Config) defaults() {
 	if s.MaxHeaderSize == 0 {
 		s.MaxHeaderSize = 16 << 10
 	}
+	if s.HeadersWithUnderscores == "" {
+		s.HeadersWithUnderscores = "drop"
+	}
 	if s.MaxBodySize == 0 {
 		s.MaxBodySize = 128 << 20
 	}
@@ -383,6 +391,11 @@ func (c *Config) check(root confnode.Node) {
 		if d < 0 {
 			s.FieldErrorf(name, "must be positive")
 		}
+	}
+	switch c.Server.HeadersWithUnderscores {
+	case "drop", "allow", "reject":
+	default:
+		s.FieldErrorf("headers_with_underscores", "must be drop, allow or reject (got %q)", c.Server.HeadersWithUnderscores)
 	}
 	positive("read_timeout", c.Server.ReadTimeout)
 	positive("write_timeout", c.Server.WriteTimeout)
