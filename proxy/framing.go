@@ -383,10 +383,21 @@ func validHost(b []byte) bool {
 		}
 		i = end + 1
 	} else {
+		// A DNS name: no empty label ("a..b", ".a": a router would read
+		// it as another name), at most 253 bytes and a final dot.
+		prev := byte('.')
 		for i < len(b) && hostTable[b[i]] {
+			if b[i] == '.' && prev == '.' {
+				return false
+			}
+			prev = b[i]
 			i++
 		}
-		if i == 0 {
+		n := i
+		if prev == '.' {
+			n-- // a final dot
+		}
+		if i == 0 || n > 253 {
 			return false
 		}
 	}
@@ -397,12 +408,14 @@ func validHost(b []byte) bool {
 	if b[i] != ':' || len(port) > 5 {
 		return false
 	}
+	p := 0
 	for _, c := range port {
 		if c < '0' || c > '9' {
 			return false
 		}
+		p = p*10 + int(c-'0')
 	}
-	return true
+	return p <= 65535
 }
 
 // hostTable holds the bytes of a host name (RFC 3986 unreserved).

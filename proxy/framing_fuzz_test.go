@@ -152,6 +152,28 @@ func BenchmarkScanHeaders(b *testing.B) {
 	}
 }
 
+// TestValidHost: a name of letters, digits, "-", ".", "_", "~" without
+// empty labels and at most 253 bytes (and a final dot), IPv4, a bracketed
+// IPv6 literal; a port up to 65535.
+func TestValidHost(t *testing.T) {
+	long := strings.Repeat("a", 63) + "." + strings.Repeat("b", 63) + "." + strings.Repeat("c", 63) + "." + strings.Repeat("d", 61)
+	for _, c := range []struct {
+		host string
+		ok   bool
+	}{
+		{"a", true}, {"api.example.com", true}, {"api.example.com.", true}, {"x_y.z~1", true},
+		{"127.0.0.1:80", true}, {"[::1]:8080", true}, {"[2001:db8::1]", true}, {"a:65535", true}, {"a:", true},
+		{long, true}, {long + ".", true}, {long + ":443", true},
+		{"a..b", false}, {".a", false}, {".", false}, {"..", false}, {"api.example.com..", false},
+		{"a:65536", false}, {"a:99999", false}, {"a:123456", false}, {long + "e", false}, {long + "e.", false},
+		{"a b", false}, {"a@b", false}, {"[zz]", false}, {"[::1", false}, {"a:8x", false}, {"", false},
+	} {
+		if got := validHost([]byte(c.host)); got != c.ok {
+			t.Errorf("validHost(%q) = %v, want %v", c.host, got, c.ok)
+		}
+	}
+}
+
 // BenchmarkCheckHost runs the host check on a request with a host:port
 // Host header (peerbench's) and on an absolute-form request.
 func BenchmarkCheckHost(b *testing.B) {

@@ -691,15 +691,30 @@ func keptFromConnection(name []byte) bool {
 	return equalFold(name, "content-length") || equalFold(name, "transfer-encoding") || equalFold(name, "host")
 }
 
+var slash = []byte("/")
+
 func splitQuery(uri []byte) (path, query []byte) {
 	// absolute-form request targets are reduced to their path
 	if len(uri) > 0 && uri[0] != '/' {
 		if i := bytes.Index(uri, []byte("://")); i > 0 {
+			// The authority ends at the first '/', '?' or '#' (RFC 3986
+			// §3.2): "http://a?/x" is the path "/" with the query "/x".
 			rest := uri[i+3:]
-			if j := bytes.IndexByte(rest, '/'); j >= 0 {
+			j := bytes.IndexAny(rest, "/?#")
+			switch {
+			case j < 0:
+				return slash, nil
+			case rest[j] == '/':
 				uri = rest[j:]
-			} else {
-				uri = []byte("/")
+			default:
+				q := rest[j:]
+				if k := bytes.IndexByte(q, '#'); k >= 0 {
+					q = q[:k]
+				}
+				if len(q) > 0 {
+					return slash, q[1:]
+				}
+				return slash, nil
 			}
 		}
 	}

@@ -194,6 +194,10 @@ func TestSplitQuery(t *testing.T) {
 		{"/a#", "/a", ""},
 		{"http://h.example/x/y?q#f", "/x/y", "q"},
 		{"http://h.example", "/", ""},
+		{"http://a.b?/x/y", "/", "/x/y"},
+		{"http://a.b?/x#/y", "/", "/x"},
+		{"http://a.b#/admin", "/", ""},
+		{"http://a.b:80?q=/../admin", "/", "q=/../admin"},
 		{"*", "*", ""},
 	} {
 		p, q := splitQuery([]byte(tc.uri))

@@ -222,6 +222,13 @@ func (r *Router[T]) Match(host, path, method []byte) (T, string, bool) {
 	}
 	var buf [256]byte
 	h := hostKey(buf[:0], host)
+	if len(h) == 0 && len(host) > 0 && host[0] != ':' {
+		// A host too long for a DNS name (or an unclosed IPv6 literal):
+		// no match, rather than the routes for any host, which would skip
+		// the policies of the routes naming it.
+		var zero T
+		return zero, "", false
+	}
 	if len(h) > 0 {
 		if t, ok := r.exact[string(h)]; ok {
 			if v, name, ok := t.match(path, mb); ok {

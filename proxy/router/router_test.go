@@ -1,6 +1,9 @@
 package router
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestMatch(t *testing.T) {
 	r, probs := Compile([]Spec[string]{
@@ -28,6 +31,11 @@ func TestMatch(t *testing.T) {
 		{"other.org", "/public", "GET", "catch"},
 		{"other.org", "/private", "GET", ""},
 		{"", "/public", "GET", "catch"},
+		{":8080", "/public", "GET", "catch"},
+		// Too long to be a DNS name: not taken for "any host" (which would
+		// skip the wildcard route's policies).
+		{strings.Repeat("a", 245) + ".example.com", "/public", "GET", ""},
+		{"[::1", "/public", "GET", ""},
 	}
 	for _, c := range cases {
 		got, _, ok := r.Match([]byte(c.host), []byte(c.path), []byte(c.method))
