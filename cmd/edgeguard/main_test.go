@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"testing"
@@ -200,5 +201,149 @@ func TestQuickstart(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("did not stop on SIGTERM")
+	}
+}
+
+func TestBuildVersion(t *testing.T) {
+	vcs := func(rev, modified string) *debug.BuildInfo {
+		return &debug.BuildInfo{Main: debug.Module{Version: "(devel)"}, Settings: []debug.BuildSetting{
+			{Key: "vcs.revision", Value: rev}, {Key: "vcs.modified", Value: modified}}}
+	}
+	for _, c := range []struct {
+		ldflags string
+		info    *debug.BuildInfo
+		want    string
+	}{
+		{"v1.2.3", vcs("514d3dcd735aa71985a73f67fd03fee81672bd91", "true"), "v1.2.3"},
+		{"dev", nil, "dev"},
+		{"dev", &debug.BuildInfo{Main: debug.Module{Version: "(devel)"}}, "dev"},
+		{"dev", &debug.BuildInfo{Main: debug.Module{Version: "v1.4.0"}}, "v1.4.0"},
+		{"dev", vcs("514d3dcd735aa71985a73f67fd03fee81672bd91", "false"), "514d3dcd735a"},
+		{"dev", vcs("514d3dcd735aa71985a73f67fd03fee81672bd91", "true"), "514d3dcd735a-dirty"},
+	} {
+		if got := buildVersion(c.ldflags, c.info); got != c.want {
+			t.Errorf("buildVersion(%q, %+v) = %q, want %q", c.ldflags, c.info, got, c.want)
+		}
+	}
+}
+
+// TestUsageErrors: arguments a command does not take and a -c given twice
+// are refused with exit 2, not silently ignored. (run is given a missing
+// file: were the arguments ignored, it would fail to load it, exit 1,
+// rather than serve.)
+func TestUsageErrors(t *testing.T) {
+	dir := t.TempDir()
+	good, missing := filepath.Join(dir, "good.yaml"), filepath.Join(dir, "missing.yaml")
+	os.WriteFile(good, []byte("services: [{name: a, targets: [\"127.0.0.1:9\"]}]\nroutes: [{name: r, service: a}]\n"), 0o600)
+	for _, args := range [][]string{
+		{"version", "extra"},
+		{"validate", "-c", good, "extra"},
+		{"validate", "-c", good, "-c", good},
+		{"run", "-c", missing, "extra"},
+		{"run", "-c", missing, "-c", missing},
+		{"reload", "-c", good, "extra"},
+		{"reload", "-c", good, "-c", good},
+		{"reload"},
+	} {
+		var errb bytes.Buffer
+		if code := run(args, io.Discard, &errb); code != 2 {
+			t.Errorf("%q: exit %d, want 2\n%s", args, code, errb.String())
+		}
+	}
+}
+
+// TestReload runs a gateway, changes its config file and reloads it with
+// `edgeguard reload`: accepted, rejected with the gateway's errors, refused
+// for a wrong token, and the gateway gone.
+func TestReload(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "edgeguard.yaml")
+	listen, admin := freePort(t), freePort(t)
+	const token = "reload-test-token-0123456789"
+	conf := func(extra string) []byte {
+		return []byte(`listen: {http: "` + listen + `"}
+admin: {listen: "` + admin + `", token: "` + token + `"}
+data_dir: "` + dir + `/data"
+access_log: {path: "off"}
+services: [{name: a, targets: ["127.0.0.1:9"]}]
+routes: [{name: r, service: a` + extra + `}]
+`)
+	}
+	os.WriteFile(file, conf(""), 0o600)
+	cmd := exec.Command(os.Args[0], "run", "-c", file)
+	cmd.Env = append(os.Environ(), "EDGEGUARD_CLI_MAIN=1")
+	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		res, err := http.Get("http://" + admin + "/readyz")
+		if err == nil {
+			res.Body.Close()
+			if res.StatusCode == 200 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("gateway not ready: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	var out, errb bytes.Buffer
+	os.WriteFile(file, conf(`, paths: ["/v2"]`), 0o600)
+	if code := run([]string{"reload", "-c", file}, &out, &errb); code != 0 || !strings.Contains(out.String(), "reloaded") {
+		t.Fatalf("good config: exit %d\n%s%s", code, out.String(), errb.String())
+	}
+
+	// A config the gateway rejects: exit 1 with its errors. A plugin's
+	// config contents pass config.Load, so the gateway itself is the judge.
+	out.Reset()
+	errb.Reset()
+	os.WriteFile(file, append(conf(`, plugins: [lim]`),
+		"plugins: [{name: lim, plugin: request-size-limiting, config: {allowed_payload_size: -1}}]\n"...), 0o600)
+	if code := run([]string{"reload", "-c", file}, &out, &errb); code != 1 || !strings.Contains(errb.String(), "422") ||
+		!strings.Contains(errb.String(), `plugins[0].config.allowed_payload_size: must be > 0`) {
+		t.Fatalf("rejected config: exit %d\n%s%s", code, out.String(), errb.String())
+	}
+
+	// A wrong token: 401, exit 1.
+	other := filepath.Join(dir, "other.yaml")
+	os.WriteFile(other, bytes.Replace(conf(""), []byte(token), []byte("another-token-0123456789"), 1), 0o600)
+	errb.Reset()
+	if code := run([]string{"reload", "-c", other}, io.Discard, &errb); code != 1 || !strings.Contains(errb.String(), "401") {
+		t.Fatalf("wrong token: exit %d\n%s", code, errb.String())
+	}
+
+	// A file that does not load is reported without calling the gateway.
+	errb.Reset()
+	if code := run([]string{"reload", "-c", filepath.Join(dir, "missing.yaml")}, io.Discard, &errb); code != 1 || !strings.Contains(errb.String(), "missing.yaml") {
+		t.Fatalf("missing file: exit %d\n%s", code, errb.String())
+	}
+
+	cmd.Process.Signal(syscall.SIGTERM)
+	cmd.Wait()
+	os.WriteFile(file, conf(""), 0o600)
+	errb.Reset()
+	if code := run([]string{"reload", "-c", file}, io.Discard, &errb); code != 1 || !strings.Contains(errb.String(), "cannot reach the admin API") {
+		t.Fatalf("gateway gone: exit %d\n%s", code, errb.String())
+	}
+}
+
+func TestAdminDialAddr(t *testing.T) {
+	for listen, want := range map[string]string{
+		"127.0.0.1:8001": "127.0.0.1:8001",
+		"0.0.0.0:8001":   "127.0.0.1:8001",
+		":8001":          "127.0.0.1:8001",
+		"[::]:8001":      "[::1]:8001",
+		"10.1.2.3:8001":  "10.1.2.3:8001",
+	} {
+		if got, err := adminDialAddr(listen); got != want || err != nil {
+			t.Errorf("%s: %q %v, want %q", listen, got, err, want)
+		}
+	}
+	if _, err := adminDialAddr("off"); err == nil {
+		t.Error("off: no error")
 	}
 }
