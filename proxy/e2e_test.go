@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -602,6 +603,108 @@ routes: [{name: api, paths: ["/"], service: api}]
 	}
 	if bad["status"] != 400.0 || bad["rejected_by"] != "core" || bad["reason"] != "bad_path" {
 		t.Errorf("rejected line: %s", lines[1])
+	}
+}
+
+// TestStreamedResponseLogged: a response streamed from the upstream is
+// logged and counted once its body is written, with the bytes sent and the
+// time the transfer took; a request body is counted as received, not as
+// announced.
+func TestStreamedResponseLogged(t *testing.T) {
+	b := startBackend(t, "api")
+	g := startGateway(t, `
+services: [{name: api, targets: ["@B1@"]}]
+routes: [{name: api, paths: ["/"], service: api}]
+`, b)
+	const n = 4 << 20
+	r := do(t, "GET", g.url+"/big?n="+strconv.Itoa(n), nil, nil)
+	if r.status != 200 || len(r.body) != n {
+		t.Fatalf("big: %d, %d bytes", r.status, len(r.body))
+	}
+	// A client that stops reading: the bytes that went out, not the body's.
+	c, err := net.Dial("tcp", g.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.(*net.TCPConn).SetReadBuffer(4 << 10)
+	io.WriteString(c, "GET /big-cut?n=67108864 HTTP/1.1\r\nHost: h\r\n\r\n")
+	time.Sleep(300 * time.Millisecond)
+	c.Close()
+	// An announced length that never came.
+	out := raw(t, g.Addr().String(), "POST /x HTTP/1.1\r\nHost: h\r\nContent-Length: 9000000000000000\r\n\r\nx")
+	if !strings.HasPrefix(out, "HTTP/1.1 413") {
+		t.Fatalf("huge length: %.40q", out)
+	}
+	deadlineAt := time.Now().Add(5 * time.Second)
+	for strings.Count(readFile(t, g.file, "access.log"), "\n") < 3 && time.Now().Before(deadlineAt) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	m := do(t, "GET", g.admin+"/metrics", nil, nil)
+	g.Shutdown()
+	lines := strings.Split(strings.TrimSpace(readFile(t, g.file, "access.log")), "\n")
+	if len(lines) != 3 {
+		t.Fatalf("want 3 lines:\n%s", strings.Join(lines, "\n"))
+	}
+	var whole, cut, huge map[string]any
+	for _, l := range lines { // in the order they were finished
+		var e map[string]any
+		json.Unmarshal([]byte(l), &e)
+		switch e["path"] {
+		case "/big":
+			whole = e
+		case "/big-cut":
+			cut = e
+		case "/x":
+			huge = e
+		}
+	}
+	if whole["bytes_out"] != float64(n) {
+		t.Errorf("streamed response: bytes_out %v, want %d: %v", whole["bytes_out"], n, whole)
+	}
+	if bo, _ := cut["bytes_out"].(float64); bo <= 0 || bo >= 64<<20 {
+		t.Errorf("abandoned response: bytes_out %v: %v", cut["bytes_out"], cut)
+	}
+	if ms, _ := cut["latency_ms"].(map[string]any)["total"].(float64); ms < 200 {
+		t.Errorf("abandoned response: latency %v ms, the transfer lasted 300 ms: %v", ms, cut)
+	}
+	if huge["status"] != 413.0 || huge["bytes_in"] != 0.0 {
+		t.Errorf("announced length: %v", huge)
+	}
+	want := fmt.Sprintf(`edgeguard_bandwidth_bytes_total{route="api",service="api",direction="egress"} %d`, n+int(cut["bytes_out"].(float64))+int(huge["bytes_out"].(float64)))
+	if !strings.Contains(string(m.body), want) {
+		t.Errorf("metrics lack %s:\n%s", want, grepLines(string(m.body), "bandwidth"))
+	}
+	if strings.Contains(string(m.body), `direction="ingress"} 9`) {
+		t.Errorf("ingress counts the announced length")
+	}
+}
+
+// TestHTTP10ClientGetsNoChunks: a response of unknown length (chunked from
+// the upstream) goes to an HTTP/1.0 client whole, with a Content-Length;
+// one longer than the service's max_response_size is a 502.
+func TestHTTP10ClientGetsNoChunks(t *testing.T) {
+	b := startBackend(t, "api")
+	g := startGateway(t, `
+services: [{name: api, targets: ["@B1@"], max_response_size: 1m}]
+routes: [{name: api, paths: ["/"], service: api}]
+`, b)
+	out := raw(t, g.Addr().String(), "GET /big?n=300000 HTTP/1.0\r\nHost: h\r\n\r\n")
+	head, body, _ := strings.Cut(out, "\r\n\r\n")
+	if !strings.HasPrefix(head, "HTTP/1.1 200") || strings.Contains(strings.ToLower(head), "transfer-encoding") ||
+		!strings.Contains(head, "Content-Length: 300000") || len(body) != 300000 {
+		t.Fatalf("HTTP/1.0 client: %q, %d bytes of body", head, len(body))
+	}
+	for i := range body {
+		if body[i] != byte('a'+i%(64<<10)%26) {
+			t.Fatalf("body differs at %d", i)
+		}
+	}
+	if out := raw(t, g.Addr().String(), "GET /big?n=2000000 HTTP/1.0\r\nHost: h\r\n\r\n"); !strings.HasPrefix(out, "HTTP/1.1 502") {
+		t.Fatalf("over max_response_size: %.60q", out)
+	}
+	// HTTP/1.1 clients still get it streamed.
+	if out := raw(t, g.Addr().String(), "GET /big?n=2000000 HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n"); !strings.Contains(out, "Transfer-Encoding: chunked") {
+		t.Fatalf("HTTP/1.1 client: %.200q", out)
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/valyala/bytebufferpool"
 	"github.com/valyala/fasthttp"
 
 	"github.com/edgeguard/edgeguard/filters"
@@ -54,6 +55,10 @@ type reqState struct {
 	// conn is the client connection when it keeps its peer address and
 	// phase timeouts (peerConn), else nil.
 	conn *deadline.Conn
+	// For a streamed response, logged when its body is written (StreamDone).
+	gw    *Gateway
+	rt    *runtime
+	route *route
 }
 
 var statePool = sync.Pool{New: func() any {
@@ -79,6 +84,7 @@ func (s *reqState) reset() {
 	s.peer, s.trustedPeer = netip.Addr{}, false
 	s.start, s.now = 0, 0
 	s.conn = nil
+	s.gw, s.rt, s.route = nil, nil, nil
 }
 
 // Request-id generation: a random per-process prefix plus a counter. IDs are
@@ -204,12 +210,30 @@ func (g *Gateway) handle(rc *fasthttp.RequestCtx) {
 
 	g.serve(rt, st, rc, &r)
 
-	g.logPhase(rt, st, r)
+	if g.logPhase(rt, st, r) {
+		return // StreamDone finishes it once the body is written
+	}
+	g.finish(rt, st)
+}
+
+// finish releases a request's state; the request no longer counts as in
+// flight (a retired config waits for its last one).
+func (g *Gateway) finish(rt *runtime, st *reqState) {
 	st.reset()
 	statePool.Put(st)
 	if rt.inflight.Add(-1) == 0 && rt.retired.Load() {
 		g.retire(rt)
 	}
+}
+
+// StreamDone is told by the upstream stream (upstream.OnStreamDone) when a
+// response body streamed to the client is finished with: the request is
+// logged now, with the bytes sent and the time the transfer took, and
+// finished.
+func (st *reqState) StreamDone(n int64, complete bool) {
+	g, rt, r := st.gw, st.rt, st.route
+	g.record(rt, st, r, n, deadline.Now())
+	g.finish(rt, st)
 }
 
 func (g *Gateway) serve(rt *runtime, st *reqState, rc *fasthttp.RequestCtx, rp **route) {
@@ -358,6 +382,11 @@ func (g *Gateway) forward(rt *runtime, st *reqState, r *route) {
 		if !g.prepareChunked(st) {
 			return
 		}
+	} else if cl > 0 && req.IsBodyStream() {
+		// Counted, and a client that stalls or breaks off is told apart
+		// from an upstream that does (see the error handling below).
+		st.limit = limitReader{r: req.BodyStream(), left: c.BodyLimit}
+		req.SetBodyStream(&st.limit, cl)
 	}
 
 	st.host = append(st.host[:0], req.Header.Host()...)
@@ -367,6 +396,7 @@ func (g *Gateway) forward(rt *runtime, st *reqState, r *route) {
 
 	clientClose := req.Header.ConnectionClose()
 	req.Header.ResetConnectionClose()
+	http10 := !req.Header.IsHTTP11()
 	svc := r.service
 	// Durations are measured on deadline.Now's clock from st.start: one
 	// clock reading each, and no time.Time arithmetic.
@@ -388,6 +418,10 @@ func (g *Gateway) forward(rt *runtime, st *reqState, r *route) {
 		if err == nil {
 			svc.Success(t)
 			c.UpstreamStatus = rc.Response.StatusCode()
+			if http10 && rc.Response.IsBodyStream() && rc.Response.Header.ContentLength() < 0 && !readWhole(&rc.Response, svc.MaxResponseSize()) {
+				c.UpstreamError = "response_too_large"
+				g.coreReject(st, fasthttp.StatusBadGateway, "upstream_response_too_large", "The upstream response is too large for an HTTP/1.0 client")
+			}
 			break
 		}
 		rc.Response.Reset()
@@ -398,8 +432,9 @@ func (g *Gateway) forward(rt *runtime, st *reqState, r *route) {
 			return
 		}
 		if st.limit.err != nil && st.limit.err != io.EOF {
-			// The client's body broke off or was malformed mid-stream.
-			g.coreReject(st, fasthttp.StatusBadRequest, "bad_body", "Bad request: invalid request body")
+			// The client's body broke off, was malformed, or stalled
+			// mid-stream.
+			g.rejectBody(st, st.limit.err, "Bad request: invalid request body")
 			rc.SetConnectionClose()
 			return
 		}
@@ -427,6 +462,23 @@ func (g *Gateway) forward(rt *runtime, st *reqState, r *route) {
 	resp := &rc.Response
 	stripResponseHopByHop(st, &resp.Header)
 	resp.Header.ResetConnectionClose()
+}
+
+// readWhole reads a streamed response body of unknown length whole (up to
+// max bytes) and makes it the body, for an HTTP/1.0 client: one must not be
+// sent chunked (RFC 9112 §6.1), and fasthttp cannot end a body by closing
+// the connection, so it goes with a Content-Length. It reports false when
+// the body is longer than max or broke off.
+func readWhole(resp *fasthttp.Response, max int) bool {
+	buf := bytebufferpool.Get()
+	defer bytebufferpool.Put(buf)
+	n, err := io.Copy(buf, io.LimitReader(resp.BodyStream(), int64(max)+1))
+	if err != nil || n > int64(max) {
+		resp.ResetBody() // closes the stream; the upstream connection is not reused
+		return false
+	}
+	resp.SetBody(buf.B) // copied; closes the stream, at its end: reused
+	return true
 }
 
 // stripResponseHopByHop removes hop-by-hop headers (and those the upstream
@@ -792,8 +844,12 @@ func (g *Gateway) coreReject(st *reqState, status int, reason, msg string) {
 
 var jsonType = []byte("application/json; charset=utf-8")
 
-// logPhase records metrics, the access log line and runs log filters.
-func (g *Gateway) logPhase(rt *runtime, st *reqState, r *route) {
+// logPhase readies the response to be written (its X-Request-ID, the
+// connection's write phase) and records the request (record: metrics, log
+// filters, the access log line). A response whose body streams from the
+// upstream is recorded once the body is written: logPhase then reports
+// deferred, and StreamDone records and finishes the request.
+func (g *Gateway) logPhase(rt *runtime, st *reqState, r *route) (deferred bool) {
 	c := &st.Ctx
 	rc := c.RC
 	// The one place the response gets its X-Request-ID, whoever produced it
@@ -805,7 +861,6 @@ func (g *Gateway) logPhase(rt *runtime, st *reqState, r *route) {
 	if now == 0 || r == nil || r.hasResp {
 		now = deadline.Now()
 	}
-	total := time.Duration(now - st.start)
 	status := rc.Response.StatusCode()
 	in := int64(rc.Request.Header.ContentLength())
 	if st.conn != nil {
@@ -819,15 +874,28 @@ func (g *Gateway) logPhase(rt *runtime, st *reqState, r *route) {
 			st.conn.Linger()
 		}
 	}
-	if in < 0 {
-		in = st.limit.read
+	if rc.Response.BodyStream() == nil {
+		g.record(rt, st, r, int64(len(rc.Response.Body())), now)
+		return false
 	}
-	out := int64(rc.Response.Header.ContentLength())
-	if out < 0 {
-		out = 0
-	} else if rc.Response.BodyStream() == nil {
-		out = int64(len(rc.Response.Body()))
+	if upstream.OnStreamDone(&rc.Response, st) {
+		st.gw, st.rt, st.route = g, rt, r
+		return true
 	}
+	// A stream of fasthttp's own (a response to a streamed upload): logged
+	// with its announced length.
+	g.record(rt, st, r, max(int64(rc.Response.Header.ContentLength()), 0), now)
+	return false
+}
+
+// record counts and logs a request whose response sent out body bytes,
+// at now (deadline.Now's clock).
+func (g *Gateway) record(rt *runtime, st *reqState, r *route, out, now int64) {
+	c := &st.Ctx
+	rc := c.RC
+	total := time.Duration(now - st.start)
+	status := rc.Response.StatusCode()
+	in := bytesIn(st)
 	if rt.abuse != nil && st.kind != blocklist.RejectedBy {
 		rt.abuse.Observe(c.ClientIP, status, st.kind, c.Start)
 	}
@@ -875,6 +943,17 @@ func (g *Gateway) logPhase(rt *runtime, st *reqState, r *route) {
 	}
 }
 
+// bytesIn is the request body's size as received: the length of a body
+// read whole, the bytes read of one streamed (st.limit counts them; a body
+// refused before it was read counts 0, its Content-Length being only what
+// the client claimed).
+func bytesIn(st *reqState) int64 {
+	if req := &st.RC.Request; !req.IsBodyStream() {
+		return int64(len(req.Body()))
+	}
+	return st.limit.read
+}
+
 func appendTrunc(dst, src []byte) []byte {
 	if len(src) > 2048 {
 		src = src[:2048]
@@ -918,10 +997,20 @@ func (g *Gateway) prepareChunked(st *reqState) bool {
 		c.RejectedBy = c.BodyLimitBy
 		g.coreReject(st, fasthttp.StatusRequestEntityTooLarge, "body_too_large", "Request size limit exceeded")
 	default:
-		g.coreReject(st, fasthttp.StatusBadRequest, "bad_body", "Bad request: invalid chunked body")
+		g.rejectBody(st, err, "Bad request: invalid chunked body")
 	}
 	c.RC.SetConnectionClose()
 	return false
+}
+
+// rejectBody answers a request whose body could not be read: 408 when the
+// client stalled past read_timeout, else 400 with msg.
+func (g *Gateway) rejectBody(st *reqState, err error, msg string) {
+	if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() {
+		g.coreReject(st, fasthttp.StatusRequestTimeout, "body_timeout", "Request timeout")
+		return
+	}
+	g.coreReject(st, fasthttp.StatusBadRequest, "bad_body", msg)
 }
 
 // prefixReader yields pre, then r.

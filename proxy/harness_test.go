@@ -152,10 +152,10 @@ func startGateway(t testing.TB, yaml string, backends ...*backend) *gw {
 		yaml = "listen: {http: \"127.0.0.1:0\"}\nadmin: {listen: \"127.0.0.1:0\"}\n" + yaml
 	}
 	if !strings.Contains(yaml, "access_log:") {
-		yaml += "\naccess_log: {path: " + filepath.Join(dir, "access.log") + "}\n"
+		yaml += "\naccess_log: {path: " + strconv.Quote(filepath.Join(dir, "access.log")) + "}\n"
 	}
 	if !strings.Contains(yaml, "data_dir:") {
-		yaml += "\ndata_dir: " + filepath.Join(dir, "data") + "\n"
+		yaml += "\ndata_dir: " + strconv.Quote(filepath.Join(dir, "data")) + "\n"
 	}
 	file := filepath.Join(dir, "edgeguard.yaml")
 	if err := os.WriteFile(file, []byte(yaml), 0o600); err != nil {
@@ -307,4 +307,23 @@ func completeResponse(b []byte) bool {
 	}
 	n, _ := strconv.Atoi(strings.TrimSpace(strings.SplitN(head[j+16:], "\r\n", 2)[0]))
 	return len(s)-i-4 >= n
+}
+
+// readFile reads name beside the gateway's config file (its access log, its
+// audit log).
+func readFile(t testing.TB, config, name string) string {
+	t.Helper()
+	b, _ := os.ReadFile(filepath.Join(filepath.Dir(config), name))
+	return string(b)
+}
+
+// grepLines returns the lines of s that contain sub.
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }

@@ -240,3 +240,34 @@ func TestContinueBodyUnderReadTimeout(t *testing.T) {
 		}
 	}
 }
+
+// TestSlowBodyGets408: a body that stalls past read_timeout is answered
+// 408, chunked or not, before forwarding (the first 64 KiB of a chunked
+// body) or while streaming it upstream.
+func TestSlowBodyGets408(t *testing.T) {
+	for name, req := range map[string]string{
+		"chunked, in the prefetch":   "POST /x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n",
+		"chunked, while streaming":   "POST /x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n" + "11000\r\n" + strings.Repeat("a", 0x11000) + "\r\n",
+		"with a length, streaming":   "POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 200000\r\n\r\n" + strings.Repeat("a", 100000),
+		"with a length, pre-reading": "POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\nabc",
+	} {
+		t.Run(name, func(t *testing.T) {
+			g, conn, br := timeoutsGateway(t)
+			start := time.Now()
+			io.WriteString(conn, req)
+			conn.SetReadDeadline(start.Add(3 * time.Second))
+			res, err := http.ReadResponse(br, nil)
+			if err != nil {
+				t.Fatalf("no answer: %v", err)
+			}
+			if res.StatusCode != 408 || time.Since(start) > 2*time.Second {
+				t.Errorf("got %d after %v, want 408 at read_timeout (300ms)", res.StatusCode, time.Since(start))
+			}
+			// The client stalled, not the upstream: no upstream error (and
+			// no passive-health failure against the target).
+			if m := do(t, "GET", g.admin+"/metrics", nil, nil); strings.Contains(string(m.body), "edgeguard_upstream_errors_total{") {
+				t.Errorf("counted as an upstream error:\n%s", grepLines(string(m.body), "upstream_errors"))
+			}
+		})
+	}
+}

@@ -505,6 +505,28 @@ type streamBody struct {
 	eof     bool
 	err     error            // the first error other than io.EOF: see Read
 	release func(reuse bool) // hands back the reader and the connection
+	n       int64            // bytes read from the stream
+	done    StreamDone       // see OnStreamDone
+}
+
+// StreamDone is told when a streamed response body has been written to the
+// client (or abandoned): n bytes of it were read from the upstream, and
+// complete says whether it was all of it and the write went well.
+type StreamDone interface {
+	StreamDone(n int64, complete bool)
+}
+
+// OnStreamDone arranges for d to be told when resp's body, streamed from
+// the upstream by Target.Do, is finished with (fasthttp closes the stream
+// once the server has written it, or when the response is reset). It
+// reports false when resp's body is not such a stream (read whole, or from
+// fasthttp's own transport): then nothing will be told.
+func OnStreamDone(resp *fasthttp.Response, d StreamDone) bool {
+	sb, ok := resp.BodyStream().(*streamBody)
+	if ok {
+		sb.done = d
+	}
+	return ok
 }
 
 var streamPool = sync.Pool{New: func() any { return new(streamBody) }}
@@ -523,6 +545,7 @@ func (s *streamBody) Read(p []byte) (int, error) {
 		return 0, s.err
 	}
 	n, err := s.up.BodyStream().Read(p)
+	s.n += int64(n)
 	switch {
 	case err == nil:
 	case err == io.EOF:
@@ -558,6 +581,9 @@ func (s *streamBody) CloseWithError(err error) error {
 	s.up.ResetBody() // closes and releases fasthttp's stream
 	fasthttp.ReleaseResponse(s.up)
 	s.release(s.eof)
+	if s.done != nil {
+		s.done.StreamDone(s.n, s.eof)
+	}
 	*s = streamBody{}
 	streamPool.Put(s)
 	return nil

@@ -96,6 +96,9 @@ func (s *Service) Pick(now int64) *Target {
 // Retries returns how many more targets to try after a connection failure.
 func (s *Service) Retries() int { return s.settings.Retries }
 
+// MaxResponseSize is the most of a response the service reads whole.
+func (s *Service) MaxResponseSize() int { return s.settings.MaxResponseSize }
+
 // Success records a good exchange with t.
 func (s *Service) Success(t *Target) {
 	if t.fails.Load() != 0 {
