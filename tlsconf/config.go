@@ -180,7 +180,7 @@ func Check(n confnode.Node, c *Config, httpsOn bool) {
 			defaults++
 		}
 		if _, err := LoadPair(*cf, time.Now()); err != nil {
-			en.Errorf("%v", err)
+			en.Errorf("%s", fieldMsg(err))
 		}
 	}
 	if defaults > 1 {
@@ -218,7 +218,7 @@ func Check(n confnode.Node, c *Config, httpsOn bool) {
 	c.ClientCAFile = abs(c.ClientCAFile)
 	if c.ClientCAFile != "" {
 		if _, err := LoadCAPool(c.ClientCAFile); err != nil {
-			n.FieldErrorf("client_ca_file", "%v", err)
+			n.FieldErrorf("client_ca_file", "%s", fieldMsg(err))
 		}
 	}
 	if !validHeaderName(c.ClientCertHeader) {
@@ -239,7 +239,7 @@ func Check(n confnode.Node, c *Config, httpsOn bool) {
 	c.ACME.CAFile = abs(c.ACME.CAFile)
 	if c.ACME.CAFile != "" {
 		if _, err := LoadCAPool(c.ACME.CAFile); err != nil {
-			an.FieldErrorf("ca_file", "%v", err)
+			an.FieldErrorf("ca_file", "%s", fieldMsg(err))
 		}
 	}
 	if c.ACME.DirectoryURL != "" && !strings.HasPrefix(c.ACME.DirectoryURL, "https://") {
@@ -248,6 +248,14 @@ func Check(n confnode.Node, c *Config, httpsOn bool) {
 	if c.ACME.RenewBefore < 0 {
 		an.FieldErrorf("renew_before", "must be positive")
 	}
+}
+
+// fieldMsg is err's message for a problem reported at a field of
+// listen.tls: the field path already says where it is, so the "tls: " that
+// LoadPair and LoadCAPool start with (for their run-time callers) is
+// dropped.
+func fieldMsg(err error) string {
+	return strings.TrimPrefix(err.Error(), "tls: ")
 }
 
 func validHeaderName(s string) bool {

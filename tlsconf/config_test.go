@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -156,6 +157,8 @@ func TestCheck(t *testing.T) {
 	if c.MinVersion != "1.2" || c.RedirectStatusGet != 308 || HSTSValue(c.HSTS) != "max-age=31536000; includeSubDomains" || c.ClientCertHeader != "X-Client-Cert-Subject" {
 		t.Fatalf("defaults: %+v", c)
 	}
+	// FILE:LINE:COL: PATH: tls: ... (a package prefix after the path)
+	repeated := regexp.MustCompile(`(?m):\d+: \S+: tls: `)
 	for _, tc := range []struct{ yaml, want string }{
 		{good + "min_version: '1.1'", "min_version: tls 1.1 is insecure"},
 		{good + "ciphers: AES128-SHA", "ciphers: cipher \"AES128-SHA\" is weak"},
@@ -163,18 +166,25 @@ func TestCheck(t *testing.T) {
 		{good + "hsts: {preload: true, max_age: 600}", "hsts.preload: needs max_age"},
 		{good + "redirect_status_get: 302", "redirect_status_get: must be 301 or 308"},
 		{good + "client_auth: require", "client_auth: needs client_ca_file"},
-		{good + "client_ca_file: " + garbage, "holds no PEM certificate"},
+		{good + "client_ca_file: " + garbage, "client_ca_file: " + garbage + " holds no PEM certificate"},
+		{good + "client_ca_file: " + filepath.Join(dir, "missing.pem"), "client_ca_file: open " + filepath.Join(dir, "missing.pem")},
+		{good + "acme: {hosts: [a.test], ca_file: " + garbage + "}", "acme.ca_file: " + garbage + " holds no PEM certificate"},
 		{good + "client_cert_header: 'X Bad'", "invalid header name"},
 		{good + "acme: {hosts: ['*.a.test']}", "no wildcards"},
 		{good + "acme: {hosts: [a.test], directory_url: 'http://x'}", "must be an https:// URL"},
 		{good + "sesion_ticket_rotation: 1h", "unknown field (did you mean \"session_ticket_rotation\"?)"},
-		{"certificates: [{cert_file: " + garbage + ", key_file: " + l.KeyFile + "}]", "certificates[0]: tls: certificate"},
-		{"certificates: [{cert_file: " + weak.CertFile + ", key_file: " + weak.KeyFile + "}]", "1024-bit RSA key"},
+		{"certificates: [{cert_file: " + garbage + ", key_file: " + l.KeyFile + "}]", "certificates[0]: certificate " + garbage + ": "},
+		{"certificates: [{cert_file: " + weak.CertFile + ", key_file: " + weak.KeyFile + "}]", "certificates[0]: certificate " + weak.CertFile + " has a 1024-bit RSA key"},
 		{"certificates: [{cert_file: a.pem}]", "key_file: is required"},
 		{"min_version: '1.2'", "certificates: listen.https needs at least one certificate"},
 	} {
-		if _, msg := check(t, tc.yaml, true); !strings.Contains(msg, tc.want) {
+		_, msg := check(t, tc.yaml, true)
+		if !strings.Contains(msg, tc.want) {
 			t.Errorf("%s:\n got %q\nwant %q", tc.yaml, msg, tc.want)
+		}
+		// The field path says where; no package prefix repeats it.
+		if repeated.MatchString(msg) {
+			t.Errorf("%s: message repeats its place: %q", tc.yaml, msg)
 		}
 	}
 	if _, msg := check(t, good, false); !strings.Contains(msg, "listen.https is required") {

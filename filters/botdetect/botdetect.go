@@ -92,11 +92,8 @@ var reasons = [5]string{ReasonMultipleUA, ReasonDenied, ReasonBuiltin, ReasonSpo
 // then returns nil, nil.
 func New(n confnode.Node, env *filters.Env) (filters.Filter, error) {
 	var cfg Config
-	if !n.Decode(&cfg) {
-		return nil, nil
-	}
-	s, ok := validate(n, &cfg)
-	if !ok {
+	var s settings
+	if !filters.DecodeConfig(n, &cfg, func() { s, _ = validate(n, &cfg) }) {
 		return nil, nil
 	}
 	f, err := build(s, env)

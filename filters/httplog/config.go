@@ -121,10 +121,17 @@ func sDur(s float64) time.Duration   { return time.Duration(s * float64(time.Sec
 // recorded.
 func parse(cfg confnode.Node, env *filters.Env) (*settings, *layout) {
 	var c Config
-	before := len(cfg.Errs.List)
-	if !cfg.Decode(&c) {
+	var s *settings
+	var lay *layout
+	if !filters.DecodeConfig(cfg, &c, func() { s, lay = check(cfg, c, env) }) {
 		return nil, nil
 	}
+	return s, lay
+}
+
+// check validates c (decoded from cfg), recording problems on cfg, and
+// returns the settings and log layout it gives.
+func check(cfg confnode.Node, c Config, env *filters.Env) (*settings, *layout) {
 	s := &settings{instance: env.InstanceName, method: "POST", contentType: "application/json",
 		timeout: 10 * time.Second, keepalive: 60 * time.Second, batch: 1, delay: time.Second,
 		maxEntries: 10000, retryTime: 60 * time.Second, retryDelay: 10 * time.Millisecond,
@@ -197,7 +204,7 @@ func parse(cfg confnode.Node, env *filters.Env) (*settings, *layout) {
 		case !template.IsHeaderName(name):
 			hn.FieldErrorf(name, "%s: invalid header name %q", Name, name)
 		case strings.EqualFold(name, "host"), strings.EqualFold(name, "content-type"), strings.EqualFold(name, "content-length"):
-			hn.FieldErrorf(name, "%s: %s cannot be set (it is set by the plugin)", Name, name)
+			hn.FieldErrorf(name, "%s: cannot be set (it is set by the plugin)", Name)
 		case strings.EqualFold(name, "authorization") && len(s.headers) > 0 && s.headers[0][0] == "Authorization":
 			hn.FieldErrorf(name, "%s: Authorization is also given by the userinfo of http_endpoint", Name)
 		case strings.ContainsAny(v, "\r\n\x00"):
@@ -289,11 +296,7 @@ func parse(cfg confnode.Node, env *filters.Env) (*settings, *layout) {
 		ex := keys[0] + `: "$(jwt.sub)"`
 		cfg.FieldErrorf("custom_fields_by_lua", "%s: edgeguard runs no Lua; use custom_fields with templates instead, e.g. custom_fields: {%s} or {user_id: \"$(header.X-User-ID)\"} (see filters/template)", Name, ex)
 	}
-	lay := compileLayout(c, cfg)
-	if len(cfg.Errs.List) != before {
-		return nil, nil
-	}
-	return s, lay
+	return s, compileLayout(c, cfg)
 }
 
 // redactURLError drops the URL (it may hold a password) from a parse error.

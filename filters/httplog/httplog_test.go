@@ -418,7 +418,7 @@ func TestConfigErrors(t *testing.T) {
 		{"http_endpoint: http://x/\nmethod: GET", "config.method: http-log: must be POST, PUT or PATCH"},
 		{"http_endpoint: http://x/\ntimeout: 0", "config.timeout: http-log: must be > 0"},
 		{"http_endpoint: http://x/\ncontent_type: text/plain", "config.content_type"},
-		{"http_endpoint: http://x/\nheaders: {Host: y}", "config.headers.Host: http-log: Host cannot be set"},
+		{"http_endpoint: http://x/\nheaders: {Host: y}", "config.headers.Host: http-log: cannot be set (it is set by the plugin)"},
 		{"http_endpoint: http://u:p@x/\nheaders: {Authorization: y}", "also given by the userinfo"},
 		{"http_endpoint: http://x/\nqueue: {max_batch_size: 0}", "config.queue.max_batch_size: http-log: must be between 1"},
 		{"http_endpoint: http://x/\nqueue: {concurrency_limit: 0}", "config.queue.concurrency_limit"},

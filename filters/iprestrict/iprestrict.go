@@ -65,11 +65,9 @@ type Filter struct {
 // nil, nil.
 func New(n confnode.Node, env *filters.Env) (filters.Filter, error) {
 	var cfg Config
-	if !n.Decode(&cfg) {
-		return nil, nil
-	}
-	c, warnings, ok := compile(n, &cfg)
-	if !ok {
+	var c compiled
+	var warnings []deprecation
+	if !filters.DecodeConfig(n, &cfg, func() { c, warnings, _ = compile(n, &cfg) }) {
 		return nil, nil
 	}
 	if env != nil && env.Logger != nil {

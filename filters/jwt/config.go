@@ -179,10 +179,14 @@ type issuerSettings struct {
 // and returns ok=false when there were any.
 func check(cfg confnode.Node, env *filters.Env) (*settings, bool) {
 	var c Config
-	before := len(cfg.Errs.List)
-	if !cfg.Decode(&c) {
-		return nil, false
-	}
+	var s *settings
+	ok := filters.DecodeConfig(cfg, &c, func() { s = checkValues(cfg, &c, env) })
+	return s, ok
+}
+
+// checkValues validates c (decoded from cfg), recording problems on cfg,
+// and returns the settings it gives.
+func checkValues(cfg confnode.Node, c *Config, env *filters.Env) *settings {
 	s := &settings{
 		uriParams:      []string{"jwt"},
 		cookies:        c.CookieNames,
@@ -305,7 +309,7 @@ func check(cfg confnode.Node, env *filters.Env) (*settings, bool) {
 			continue
 		}
 		if seen[ic.Issuer] {
-			n.FieldErrorf("issuer", "issuer %q is listed twice", ic.Issuer)
+			n.FieldErrorf("issuer", "%q is listed twice", ic.Issuer)
 		}
 		seen[ic.Issuer] = true
 		if ic.JWKSURI != "" {
@@ -356,7 +360,7 @@ func check(cfg confnode.Node, env *filters.Env) (*settings, bool) {
 	if len(s.creds) == 0 && len(s.issuers) == 0 && s.anonymous == nil {
 		env.Logger.Warn("jwt: no consumer has jwt_secrets and no issuers are configured: every token will be rejected", "plugin", env.InstanceName)
 	}
-	return s, len(cfg.Errs.List) == before
+	return s
 }
 
 func buildCredential(co *filters.Consumer, jc filters.JWTCredential, secretIsBase64 bool) (*credential, error) {

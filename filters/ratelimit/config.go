@@ -173,25 +173,25 @@ func compile(n confnode.Node, conf *Config) (c compiled, ok bool) {
 	case "header":
 		c.limitBy = byHeader
 		if conf.HeaderName == "" {
-			fail("header_name", "rate-limiting: header_name is required with limit_by: header")
+			fail("header_name", "rate-limiting: is required with limit_by: header")
 		}
 		c.header = []byte(conf.HeaderName)
 	case "path":
 		c.limitBy = byPath
 		if conf.Path == "" || conf.Path[0] != '/' {
-			fail("path", "rate-limiting: path (starting with /) is required with limit_by: path")
+			fail("path", "rate-limiting: is required with limit_by: path (a path starting with /)")
 		}
 		c.path = []byte(conf.Path)
 	case "service":
 		c.limitBy = byService
 	default:
-		fail("limit_by", "rate-limiting: unknown limit_by %q (consumer, credential, ip, header, path, service)", conf.LimitBy)
+		fail("limit_by", "rate-limiting: must be one of consumer, credential, ip, header, path, service (got %q)", conf.LimitBy)
 	}
 	if conf.HeaderName != "" && conf.LimitBy != "header" {
-		fail("header_name", "rate-limiting: header_name is only used with limit_by: header")
+		fail("header_name", "rate-limiting: is only used with limit_by: header")
 	}
 	if conf.Path != "" && conf.LimitBy != "path" {
-		fail("path", "rate-limiting: path is only used with limit_by: path")
+		fail("path", "rate-limiting: is only used with limit_by: path")
 	}
 
 	c.faultTol = conf.FaultTolerant == nil || *conf.FaultTolerant
@@ -200,7 +200,7 @@ func compile(n confnode.Node, conf *Config) (c compiled, ok bool) {
 	if conf.ErrorCode != nil {
 		c.errCode = *conf.ErrorCode
 		if c.errCode < 100 || c.errCode > 599 {
-			fail("error_code", "rate-limiting: error_code must be an HTTP status (100-599)")
+			fail("error_code", "rate-limiting: must be an HTTP status (100-599)")
 		}
 	}
 	c.errMsg = "API rate limit exceeded"
@@ -208,11 +208,11 @@ func compile(n confnode.Node, conf *Config) (c compiled, ok bool) {
 		c.errMsg = *conf.ErrorMessage
 	}
 	if conf.SyncRate != nil && *conf.SyncRate != -1 {
-		fail("sync_rate", "rate-limiting: sync_rate is not supported (edgeguard checks Redis atomically on every request); remove it or set -1")
+		fail("sync_rate", "rate-limiting: not supported (edgeguard checks Redis atomically on every request); remove it or set -1")
 	}
 	c.maxKeys = conf.MaxKeys
 	if conf.MaxKeys < 0 || conf.MaxKeys > 1<<26 {
-		fail("max_keys", "rate-limiting: max_keys must be between 1 and %d (0: default %d)", 1<<26, limiter.DefaultMaxKeys)
+		fail("max_keys", "rate-limiting: must be between 1 and %d (0: default %d)", 1<<26, limiter.DefaultMaxKeys)
 	}
 
 	// Limits: top level or tiers.
@@ -226,7 +226,7 @@ func compile(n confnode.Node, conf *Config) (c compiled, ok bool) {
 	case "cluster":
 		c.policy = policyCluster
 	default:
-		fail("policy", "rate-limiting: unknown policy %q (local, redis, cluster)", conf.Policy)
+		fail("policy", "rate-limiting: must be one of local, redis, cluster (got %q)", conf.Policy)
 	}
 	checkLimits := func(at confnode.Node, l *Limits) (out [limiter.MaxWindows]int64) {
 		vals := l.values()
@@ -238,17 +238,25 @@ func compile(n confnode.Node, conf *Config) (c compiled, ok bool) {
 			any = true
 			switch {
 			case *v <= 0:
-				at.FieldErrorf(windowNames[w], "rate-limiting: %s must be > 0", windowNames[w])
+				at.FieldErrorf(windowNames[w], "rate-limiting: must be > 0")
 			case *v != math.Trunc(*v):
-				at.FieldErrorf(windowNames[w], "rate-limiting: %s must be a whole number", windowNames[w])
+				at.FieldErrorf(windowNames[w], "rate-limiting: must be a whole number")
 			case *v > maxPerWindow(w):
-				at.FieldErrorf(windowNames[w], "rate-limiting: %s must be at most %.0f", windowNames[w], maxPerWindow(w))
+				at.FieldErrorf(windowNames[w], "rate-limiting: must be at most %.0f", maxPerWindow(w))
 			default:
 				out[w] = int64(*v)
 			}
 		}
 		if !any {
-			at.Errorf("rate-limiting: at least one of second, minute, hour, day, month, year is required")
+			// A limit whose value failed to decode (minute: x) has its own
+			// error; this one would only repeat it.
+			failed := false
+			for _, name := range windowNames {
+				failed = failed || at.Errs.Has(at.Field(name).Path)
+			}
+			if !failed {
+				at.Errorf("rate-limiting: at least one of second, minute, hour, day, month, year is required")
+			}
 			return out
 		}
 		// Kong: a longer period may not have a lower limit.
@@ -295,9 +303,9 @@ func compile(n confnode.Node, conf *Config) (c compiled, ok bool) {
 		}
 		switch {
 		case conf.DefaultTier == "":
-			fail("default_tier", "rate-limiting: default_tier is required with tiers")
+			fail("default_tier", "rate-limiting: is required with tiers")
 		case c.defTier < 0:
-			fail("default_tier", "rate-limiting: default_tier %q is not one of tiers (%s)", conf.DefaultTier, strings.Join(names, ", "))
+			fail("default_tier", "rate-limiting: %q is not one of tiers (%s)", conf.DefaultTier, strings.Join(names, ", "))
 		}
 		switch src := conf.TierSource; {
 		case src == "" || src == "consumer.tier":
@@ -306,7 +314,7 @@ func compile(n confnode.Node, conf *Config) (c compiled, ok bool) {
 			c.tierSrc = tierFromClaim
 			c.claim = src[4:]
 		default:
-			fail("tier_source", "rate-limiting: tier_source must be consumer.tier or jwt.<claim>, not %q", src)
+			fail("tier_source", "rate-limiting: must be consumer.tier or jwt.<claim>, not %q", src)
 		}
 	}
 
@@ -324,7 +332,7 @@ func compileRedis(n confnode.Node, conf *Config, used bool) redisSettings {
 	// the redis record; setting both is ambiguous.
 	str := func(flatName, flat, nested, nestedName string) string {
 		if flat != "" && nested != "" {
-			n.FieldErrorf(flatName, "rate-limiting: %s and redis.%s are both set; use one", flatName, nestedName)
+			n.FieldErrorf(flatName, "rate-limiting: redis.%s is also set; use one", nestedName)
 		}
 		if flat != "" {
 			return flat
@@ -333,7 +341,7 @@ func compileRedis(n confnode.Node, conf *Config, used bool) redisSettings {
 	}
 	num := func(flatName string, flat, nested *int, nestedName string, def int) int {
 		if flat != nil && nested != nil {
-			n.FieldErrorf(flatName, "rate-limiting: %s and redis.%s are both set; use one", flatName, nestedName)
+			n.FieldErrorf(flatName, "rate-limiting: redis.%s is also set; use one", nestedName)
 		}
 		switch {
 		case flat != nil:
@@ -345,7 +353,7 @@ func compileRedis(n confnode.Node, conf *Config, used bool) redisSettings {
 	}
 	boolean := func(flatName string, flat, nested *bool, nestedName string, def bool) bool {
 		if flat != nil && nested != nil {
-			n.FieldErrorf(flatName, "rate-limiting: %s and redis.%s are both set; use one", flatName, nestedName)
+			n.FieldErrorf(flatName, "rate-limiting: redis.%s is also set; use one", nestedName)
 		}
 		switch {
 		case flat != nil:
@@ -423,15 +431,14 @@ func resolveSecret(v string) (string, error) {
 // newPlugin is the plugin's New.
 func newPlugin(n confnode.Node, env *filters.Env) (filters.Filter, error) {
 	var conf Config
-	if !n.Decode(&conf) {
-		return nil, nil
-	}
-	c, ok := compile(n, &conf)
+	var c compiled
+	ok := filters.DecodeConfig(n, &conf, func() {
+		c, _ = compile(n, &conf)
+		if c.policy == policyCluster && clusterNode(env) == nil {
+			n.FieldErrorf("policy", "rate-limiting: cluster needs a cluster: section in the gateway config (none is configured)")
+		}
+	})
 	if !ok {
-		return nil, nil
-	}
-	if c.policy == policyCluster && clusterNode(env) == nil {
-		n.FieldErrorf("policy", "rate-limiting: policy cluster: cluster: is not configured (add a cluster: section to the gateway config)")
 		return nil, nil
 	}
 	return build(c, env)

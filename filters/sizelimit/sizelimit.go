@@ -38,9 +38,16 @@ func init() {
 // New builds the filter from its config node.
 func New(n confnode.Node, env *filters.Env) (filters.Filter, error) {
 	var c Config
-	if !n.Decode(&c) {
+	var limit int64
+	if !filters.DecodeConfig(n, &c, func() { limit = check(n, &c) }) {
 		return nil, nil
 	}
+	return &SizeLimit{limit: limit, requireLen: c.RequireContentLength}, nil
+}
+
+// check validates c (decoded from n), recording every problem on n, and
+// returns the limit in bytes.
+func check(n confnode.Node, c *Config) int64 {
 	size := int64(128)
 	if c.AllowedPayloadSize != nil {
 		size = *c.AllowedPayloadSize
@@ -54,17 +61,14 @@ func New(n confnode.Node, env *filters.Env) (filters.Filter, error) {
 		mult = 1
 	default:
 		n.FieldErrorf("size_unit", "must be one of bytes, kilobytes, megabytes (got %q)", c.SizeUnit)
-		return nil, nil
 	}
-	if size <= 0 {
+	switch {
+	case size <= 0:
 		n.FieldErrorf("allowed_payload_size", "must be > 0")
-		return nil, nil
-	}
-	if size > (1<<62)/mult {
+	case size > (1<<62)/mult:
 		n.FieldErrorf("allowed_payload_size", "is too large")
-		return nil, nil
 	}
-	return &SizeLimit{limit: size * mult, requireLen: c.RequireContentLength}, nil
+	return size * mult
 }
 
 // Limit returns the limit in bytes.

@@ -68,12 +68,8 @@ func init() {
 
 func newFilter(cfg confnode.Node, env *filters.Env) (filters.Filter, error) {
 	var c Config
-	if !cfg.Decode(&c) {
-		return nil, nil
-	}
-	before := len(cfg.Errs.List)
-	t := compile(cfg, &c)
-	if len(cfg.Errs.List) != before {
+	var t *Transformer
+	if !filters.DecodeConfig(cfg, &c, func() { t = compile(cfg, &c) }) {
 		return nil, nil
 	}
 	t.initMetrics(env)
@@ -141,7 +137,7 @@ func compile(cfg confnode.Node, c *Config) *Transformer {
 			n.FieldErrorf("body", "%s: body transforms are not supported by edgeguard; remove the body entries", Name)
 		}
 		if len(blk.ops.JSONTypes) > 0 {
-			n.FieldErrorf("json_types", "%s: json_types applies to body transforms, which are not supported", Name)
+			n.FieldErrorf("json_types", "%s: applies only to body transforms, which are not supported", Name)
 		}
 	}
 

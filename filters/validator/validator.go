@@ -70,13 +70,11 @@ type Filter struct {
 // New builds a request-validator from its config node.
 func New(n confnode.Node, env *filters.Env) (filters.Filter, error) {
 	var cfg Config
-	if !n.Decode(&cfg) {
+	var f *Filter
+	if !filters.DecodeConfig(n, &cfg, func() { f = compile(n, &cfg) }) || f == nil {
 		return nil, nil
 	}
-	f := Compile(n, &cfg, env)
-	if f == nil {
-		return nil, nil
-	}
+	f.attach(env)
 	return f, nil
 }
 
@@ -84,6 +82,16 @@ func New(n confnode.Node, env *filters.Env) (filters.Filter, error) {
 // are recorded on n and nil is returned. env may be nil (no metrics, no
 // log).
 func Compile(n confnode.Node, cfg *Config, env *filters.Env) *Filter {
+	f := compile(n, cfg)
+	if f != nil {
+		f.attach(env)
+	}
+	return f
+}
+
+// compile is Compile without env: it validates cfg and builds the filter,
+// or records problems on n and returns nil.
+func compile(n confnode.Node, cfg *Config) *Filter {
 	before := len(n.Errs.List)
 	f := &Filter{verbose: cfg.VerboseResponse, maxBody: int64(cfg.MaxBodySize), ctParams: true}
 	if f.maxBody == 0 {
@@ -95,7 +103,9 @@ func Compile(n confnode.Node, cfg *Config, env *filters.Env) *Filter {
 	if cfg.ContentTypeParameterValidation != nil {
 		f.ctParams = *cfg.ContentTypeParameterValidation
 	}
-	if !cfg.BodySchema.set && len(cfg.ParameterSchema) == 0 {
+	// A schema whose value failed to decode has its own error.
+	failed := n.Errs.Has(n.Field("body_schema").Path) || n.Errs.Has(n.Field("parameter_schema").Path)
+	if !cfg.BodySchema.set && len(cfg.ParameterSchema) == 0 && !failed {
 		n.Errorf("one of body_schema or parameter_schema is required")
 	}
 	if _, ok := draftOf(cfg.Version); !ok {
@@ -123,6 +133,12 @@ func Compile(n confnode.Node, cfg *Config, env *filters.Env) *Filter {
 	if len(n.Errs.List) != before {
 		return nil
 	}
+	return f
+}
+
+// attach logs how the body schema runs and creates the filter's metrics
+// (nothing for a nil env).
+func (f *Filter) attach(env *filters.Env) {
 	if env != nil && env.Logger != nil && f.body != nil {
 		if !f.body.Fast() {
 			env.Logger.Info("request-validator: body_schema runs on the fallback validator",
@@ -141,7 +157,6 @@ func Compile(n confnode.Node, cfg *Config, env *filters.Env) *Filter {
 		f.passed = env.Metrics.GetOrCreateCounter(
 			`edgeguard_request_validator_passed_total{plugin="` + env.InstanceName + `"}`)
 	}
-	return f
 }
 
 // work is the pooled per-request scratch of Access.

@@ -54,7 +54,7 @@ func TestOfflineLetsPluginsBuild(t *testing.T) {
 	}
 	// Without anything under the key, policy cluster is a config error.
 	_, err := filtertest.Build(filtertest.Env(t), "rate-limiting", "second: 5\npolicy: cluster")
-	if err == nil || !strings.Contains(err.Error(), "cluster: is not configured") {
+	if err == nil || !strings.Contains(err.Error(), "needs a cluster: section") {
 		t.Fatalf("got %v", err)
 	}
 }

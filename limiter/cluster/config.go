@@ -76,69 +76,82 @@ func (c *Config) Validate(n confnode.Node) bool {
 		c.NodeName = defaultNodeName()
 	}
 	if len(c.NodeName) > 128 {
-		n.FieldErrorf("node_name", "cluster: node_name must be at most 128 characters")
+		n.FieldErrorf("node_name", "must be at most 128 characters")
 	}
 	if c.BindAddr == "" {
 		c.BindAddr = DefaultBindAddr
 	}
 	if net.ParseIP(c.BindAddr) == nil {
-		n.FieldErrorf("bind_addr", "cluster: bind_addr must be an IP address, not %q", c.BindAddr)
+		n.FieldErrorf("bind_addr", "must be an IP address, not %q", c.BindAddr)
 	}
 	if c.BindPort == nil {
 		p := DefaultBindPort
 		c.BindPort = &p
 	}
 	if *c.BindPort < 0 || *c.BindPort > 65535 {
-		n.FieldErrorf("bind_port", "cluster: bind_port must be 0-65535 (0: any free port)")
+		n.FieldErrorf("bind_port", "must be 0-65535 (0: any free port)")
 	}
 	if c.AdvertiseAddr != "" && net.ParseIP(c.AdvertiseAddr) == nil {
-		n.FieldErrorf("advertise_addr", "cluster: advertise_addr must be an IP address, not %q", c.AdvertiseAddr)
+		n.FieldErrorf("advertise_addr", "must be an IP address, not %q", c.AdvertiseAddr)
 	}
 	if c.AdvertisePort < 0 || c.AdvertisePort > 65535 {
-		n.FieldErrorf("advertise_port", "cluster: advertise_port must be 0-65535")
+		n.FieldErrorf("advertise_port", "must be 0-65535")
 	}
 	for i, s := range c.Seeds {
 		host, port, err := net.SplitHostPort(s)
 		if err != nil || host == "" {
-			n.Field("seeds").Index(i).Errorf("cluster: seed must be host:port, not %q", s)
+			n.Field("seeds").Index(i).Errorf("must be host:port, not %q", s)
 			continue
 		}
 		if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 {
-			n.Field("seeds").Index(i).Errorf("cluster: seed %q: port must be 1-65535", s)
+			n.Field("seeds").Index(i).Errorf("port must be 1-65535 (got %q)", s)
 		}
 	}
 	switch {
 	case c.Secret != "":
 		if c.Insecure {
-			n.FieldErrorf("insecure", "cluster: insecure: true and a secret are both set; remove one")
+			n.FieldErrorf("insecure", "cannot be true when a secret is set; remove one")
 		}
-		if _, err := c.Key(); err != nil {
-			n.FieldErrorf("secret", "%v", err)
+		if _, ok := c.key(); !ok {
+			n.FieldErrorf("secret", secretRule, MinSecretLen)
 		}
 	case !c.Insecure:
-		n.Errorf("cluster: a secret (or secret_file) is required for gossip encryption; set insecure: true to run without one (not for production)")
+		n.Errorf("a secret (or secret_file) is required for gossip encryption; set insecure: true to run without one (not for production)")
 	}
 	if c.SyncInterval == 0 {
 		c.SyncInterval = DefaultSyncInterval
 	}
 	if c.SyncInterval < 10*time.Millisecond || c.SyncInterval > 10*time.Second {
-		n.FieldErrorf("sync_interval", "cluster: sync_interval must be between 10ms and 10s")
+		n.FieldErrorf("sync_interval", "must be between 10ms and 10s")
 	}
 	return len(n.Errs.List) == before
 }
 
+// secretRule is what a secret must be (a format for MinSecretLen). It is
+// the message at cluster.secret and, after "cluster: secret ", Key's error.
+const secretRule = "must be base64 of 16, 24 or 32 bytes (openssl rand -base64 32) or a passphrase of at least %d characters"
+
 // Key returns the 16, 24 or 32-byte AES key of Secret (nil for no secret).
 func (c *Config) Key() ([]byte, error) {
+	k, ok := c.key()
+	if !ok {
+		return nil, fmt.Errorf("cluster: secret "+secretRule, MinSecretLen)
+	}
+	return k, nil
+}
+
+// key is Key; ok is false when Secret is set but is not a valid secret.
+func (c *Config) key() (k []byte, ok bool) {
 	s := strings.TrimSpace(c.Secret)
 	if s == "" {
-		return nil, nil
+		return nil, true
 	}
 	if k, err := base64.StdEncoding.DecodeString(s); err == nil && (len(k) == 16 || len(k) == 24 || len(k) == 32) {
-		return k, nil
+		return k, true
 	}
 	if len(s) < MinSecretLen {
-		return nil, fmt.Errorf("cluster: secret must be base64 of 16, 24 or 32 bytes (openssl rand -base64 32) or a passphrase of at least %d characters", MinSecretLen)
+		return nil, false
 	}
 	sum := sha256.Sum256([]byte(s))
-	return sum[:], nil
+	return sum[:], true
 }

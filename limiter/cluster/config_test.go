@@ -21,17 +21,22 @@ func decode(t *testing.T, file, yaml string) (*Config, error) {
 }
 
 func TestConfigErrors(t *testing.T) {
+	// Each message follows its field path without repeating it
+	// ("cluster.bind_port: must be ...", not "cluster.bind_port: cluster:
+	// bind_port must be ...").
 	cases := []struct{ yaml, want string }{
-		{"cluster: {seeds: [a:1]}", "test.yaml:1:10: cluster: cluster: a secret (or secret_file) is required"},
-		{"cluster: {secret: short}", "cluster.secret: cluster: secret must be base64 of 16, 24 or 32 bytes"},
-		{"cluster: {insecure: true, secret: " + testSecret + "}", "cluster.insecure: cluster: insecure: true and a secret are both set"},
-		{"cluster: {insecure: true, seeds: [nohost]}", "cluster.seeds[0]: cluster: seed must be host:port"},
-		{"cluster: {insecure: true, seeds: ['h:99999']}", "port must be 1-65535"},
-		{"cluster: {insecure: true, bind_addr: localhost}", "cluster.bind_addr: cluster: bind_addr must be an IP address"},
-		{"cluster: {insecure: true, bind_port: 70000}", "bind_port must be 0-65535"},
-		{"cluster: {insecure: true, sync_interval: 1ms}", "sync_interval must be between 10ms and 10s"},
+		{"cluster: {seeds: [a:1]}", "test.yaml:1:10: cluster: a secret (or secret_file) is required"},
+		{"cluster: {secret: short}", "cluster.secret: must be base64 of 16, 24 or 32 bytes"},
+		{"cluster: {insecure: true, secret: " + testSecret + "}", "cluster.insecure: cannot be true when a secret is set"},
+		{"cluster: {insecure: true, seeds: [nohost]}", `cluster.seeds[0]: must be host:port, not "nohost"`},
+		{"cluster: {insecure: true, seeds: ['h:99999']}", `cluster.seeds[0]: port must be 1-65535 (got "h:99999")`},
+		{"cluster: {insecure: true, bind_addr: localhost}", `cluster.bind_addr: must be an IP address, not "localhost"`},
+		{"cluster: {insecure: true, bind_port: 70000}", "cluster.bind_port: must be 0-65535 (0: any free port)"},
+		{"cluster: {insecure: true, advertise_port: 70000}", "cluster.advertise_port: must be 0-65535"},
+		{"cluster: {insecure: true, node_name: " + strings.Repeat("n", 129) + "}", "cluster.node_name: must be at most 128 characters"},
+		{"cluster: {insecure: true, sync_interval: 1ms}", "cluster.sync_interval: must be between 10ms and 10s"},
 		{"cluster: {insecure: true, sync_intervall: 1s}", `cluster.sync_intervall: unknown field (did you mean "sync_interval"?)`},
-		{"cluster: {insecure: true, advertise_addr: x}", "advertise_addr must be an IP address"},
+		{"cluster: {insecure: true, advertise_addr: x}", `cluster.advertise_addr: must be an IP address, not "x"`},
 	}
 	for _, c := range cases {
 		_, err := decode(t, "test.yaml", c.yaml)
@@ -56,6 +61,10 @@ func TestConfigDefaultsAndSecretFile(t *testing.T) {
 	}
 	if k, err := cfg.Key(); err != nil || len(k) != 32 {
 		t.Fatalf("key: %d bytes, %v", len(k), err)
+	}
+	// At run time Key's error names its package and field.
+	if _, err := (&Config{Secret: "short"}).Key(); err == nil || !strings.HasPrefix(err.Error(), "cluster: secret must be base64") {
+		t.Fatalf("short secret: %v", err)
 	}
 	// A long passphrase is hashed into a 32-byte key.
 	c2 := Config{Secret: strings.Repeat("correct horse battery staple ", 2)}

@@ -263,14 +263,7 @@ func Parse(file string, data []byte) (*Config, *confnode.Errors) {
 func dropRepeats(list, failed []*confnode.Error) []*confnode.Error {
 	out := list[:0]
 	for _, e := range list {
-		repeat := false
-		for _, f := range failed {
-			if !f.DuplicateKey() && e.Under(f.Path) {
-				repeat = true
-				break
-			}
-		}
-		if !repeat {
+		if !e.Repeats(failed) {
 			out = append(out, e)
 		}
 	}

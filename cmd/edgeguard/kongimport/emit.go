@@ -218,7 +218,7 @@ func (im *importer) finish() []byte {
 						if sub := strings.TrimPrefix(e.Path, m[0]); sub != "" {
 							msg = "config." + m[2] + sub + ": " + msg
 						}
-						im.r.untr(p.cfgSrc.with(kn), "config."+m[2], "edgeguard's %s plugin rejects it (%s); removed", p.kind, msg)
+						im.r.untr(p.cfgSrc.with(kn), "config."+m[2], "edgeguard's %s plugin refuses it: %s; removed", p.kind, msg)
 						fixed = true
 						continue
 					}

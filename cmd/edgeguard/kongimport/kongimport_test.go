@@ -242,7 +242,7 @@ func TestUntranslated(t *testing.T) {
 	for _, want := range []string{
 		":2:1: KongPlugin cors-everything: plugin: plugin cors:",
 		":19:3: KongPlugin limits: config.colour: edgeguard's rate-limiting plugin has no field",
-		":18:3: KongPlugin limits: config.sync_rate: edgeguard's rate-limiting plugin rejects it",
+		":18:3: KongPlugin limits: config.sync_rate: edgeguard's rate-limiting plugin refuses it",
 		":29:5: KongPlugin logs: config.custom_fields_by_lua.tenant: edgeguard runs no Lua; rewrite it as a custom_fields template",
 		":39:5: Ingress shop: metadata.annotations.nginx.ingress.kubernetes.io/rewrite-target:",
 		":42:3: Ingress shop: spec.defaultBackend:",

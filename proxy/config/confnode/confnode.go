@@ -94,6 +94,19 @@ func (e *Error) Under(path string) bool {
 		(len(e.Path) == len(path) || e.Path[len(path)] == '.' || e.Path[len(path)] == '[')
 }
 
+// Repeats reports whether e is at or under a field whose value failed to
+// decode (one of failed, other than duplicate keys, which keep their first
+// value): a check's "must be > 0" of the zero value left there would only
+// repeat that field's decode error.
+func (e *Error) Repeats(failed []*Error) bool {
+	for _, f := range failed {
+		if !f.DuplicateKey() && e.Under(f.Path) {
+			return true
+		}
+	}
+	return false
+}
+
 // Has reports whether a problem was recorded at path or a part of it.
 func (es *Errors) Has(path string) bool {
 	for _, e := range es.List {
