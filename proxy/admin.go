@@ -112,14 +112,21 @@ func (g *Gateway) handleAdmin(rc *fasthttp.RequestCtx) {
 	case path == "/status" && method == "GET":
 		g.adminStatus(rc)
 	case path == "/reload" && method == "POST":
-		if err := g.Reload(); err != nil {
+		restart, err := g.Reload()
+		if err != nil {
 			e.Detail = err.Error()
 			rc.SetStatusCode(fasthttp.StatusUnprocessableEntity)
 			body, _ := json.Marshal(map[string]any{"message": "configuration rejected; the previous one keeps serving", "errors": strings.Split(err.Error(), "\n")})
 			rc.SetBody(body)
 			return
 		}
-		rc.SetBodyString(`{"message":"reloaded"}`)
+		if len(restart) == 0 {
+			rc.SetBodyString(`{"message":"reloaded"}`)
+			return
+		}
+		e.Detail = "restart needed for " + strings.Join(restart, ", ")
+		body, _ := json.Marshal(map[string]any{"message": "reloaded; the fields in restart_needed take effect after a restart, their running values are kept", "restart_needed": restart})
+		rc.SetBody(body)
 	case strings.HasPrefix(path, "/debug/pprof/") && method == "GET":
 		// Go's profiler (CPU, heap, goroutines), for finding where time goes
 		// under real load; behind the admin token and allow list.
@@ -263,23 +270,44 @@ func (g *Gateway) accessLogDropped() uint64 {
 // auditLog writes admin calls as JSON lines, synchronously (admin calls are
 // rare and must not be lost).
 type auditLog struct {
-	mu  sync.Mutex
-	out *os.File
-	own bool
+	mu   sync.Mutex
+	out  *os.File
+	own  bool
+	path string
 }
 
 func newAuditLog(path string) (*auditLog, error) {
-	switch path {
-	case "stderr", "":
-		return &auditLog{out: os.Stderr}, nil
-	case "stdout":
-		return &auditLog{out: os.Stdout}, nil
-	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
-	if err != nil {
+	a := &auditLog{}
+	if err := a.Reopen(path); err != nil {
 		return nil, err
 	}
-	return &auditLog{out: f, own: true}, nil
+	return a, nil
+}
+
+// Reopen opens path ("stderr", "stdout" or a file, appended to) and writes
+// there from now on: SIGUSR1 reopens the same path after a log rotation, a
+// reload a new one. On error the log goes on where it was.
+func (a *auditLog) Reopen(path string) error {
+	out, own := os.Stderr, false
+	switch path {
+	case "stderr", "":
+	case "stdout":
+		out = os.Stdout
+	default:
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+		if err != nil {
+			return err
+		}
+		out, own = f, true
+	}
+	a.mu.Lock()
+	old, oldOwn := a.out, a.own
+	a.out, a.own, a.path = out, own, path
+	a.mu.Unlock()
+	if oldOwn {
+		old.Close()
+	}
+	return nil
 }
 
 func (a *auditLog) Write(e *AuditEntry) {
@@ -294,7 +322,12 @@ func (a *auditLog) Write(e *AuditEntry) {
 }
 
 func (a *auditLog) Close() {
-	if a != nil && a.own {
+	if a == nil {
+		return
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.own {
 		a.out.Close()
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -363,14 +364,14 @@ routes: [{name: ` + name + `, paths: ["/"], service: ` + map[string]string{"r1":
 	for i := 0; i < 20; i++ {
 		name := []string{"r1", "r2"}[i%2]
 		g.rewrite(t, cfg(name), b1, b2)
-		if err := g.Reload(); err != nil {
+		if _, err := g.Reload(); err != nil {
 			t.Fatal(err)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 	// An invalid file is rejected and the old config keeps serving.
 	g.rewrite(t, "services: [{name: api, targets: [\"nope\"]}]\nroutes: [{name: x, service: missing, plugins: [ghost]}]\n")
-	err := g.Reload()
+	_, err := g.Reload()
 	if err == nil || !strings.Contains(err.Error(), "edgeguard.yaml:") {
 		t.Fatalf("invalid reload: %v", err)
 	}
@@ -568,6 +569,63 @@ routes: [{name: api, paths: ["/"], service: api}]
 	auth["Origin"] = "http://evil.example"
 	if r := do(t, "GET", g.admin+"/status", auth, nil); r.status != 403 {
 		t.Fatalf("token, cross-origin: %d %s", r.status, r.body)
+	}
+}
+
+// TestReloadTellsWhatItCannotApply: a reload names the settings that wait
+// for a restart, fails when a log the new file names cannot be opened
+// (the old config and logs go on), and moves the audit log; SIGUSR1's
+// reopen follows a rotated audit log.
+func TestReloadTellsWhatItCannotApply(t *testing.T) {
+	b := startBackend(t, "api")
+	base := `
+services: [{name: api, targets: ["@B1@"]}]
+routes: [{name: api, paths: ["/"], service: api}]
+`
+	g := startGateway(t, "listen: {http: \"127.0.0.1:0\"}\nadmin: {listen: \"127.0.0.1:0\", audit_log: \"@DIR@/audit.log\"}\n"+base, b)
+	dir := filepath.Dir(g.file)
+	audit := func(i int) string {
+		return fmt.Sprintf("admin: {listen: \"127.0.0.1:0\", audit_log: %q}\n", filepath.Join(dir, fmt.Sprintf("audit%d.log", i)))
+	}
+	// Server timeouts and a listener's address wait for a restart; the
+	// body limit does not.
+	g.rewrite(t, "listen: {http: \"127.0.0.1:0\"}\n"+audit(1)+"server: {read_timeout: 7s, max_body_size: 1k}\n"+base, b)
+	r := do(t, "POST", g.admin+"/reload", nil, nil)
+	if r.status != 200 || !strings.Contains(string(r.body), `"restart_needed":["server.read_timeout"]`) {
+		t.Fatalf("reload: %d %s", r.status, r.body)
+	}
+	g.rewrite(t, "listen: {http: \"127.0.0.1:1\"}\n"+audit(1)+"server: {read_timeout: 7s, max_body_size: 1k}\n"+base, b)
+	if r = do(t, "POST", g.admin+"/reload", nil, nil); r.status != 200 || !strings.Contains(string(r.body), `"restart_needed":["listen.http"]`) {
+		t.Fatalf("reload: %d %s", r.status, r.body)
+	}
+	if r := do(t, "POST", g.url+"/x", nil, strings.NewReader(strings.Repeat("a", 2000))); r.status != 413 {
+		t.Errorf("max_body_size after a reload: %d", r.status)
+	}
+	// The audit log moved with that reload.
+	do(t, "GET", g.admin+"/status", nil, nil)
+	if got := readFile(t, g.file, "audit1.log"); !strings.Contains(got, `"path":"/status"`) {
+		t.Errorf("audit log not moved: %q", got)
+	}
+	// An access log that cannot be opened fails the reload.
+	g.rewrite(t, "listen: {http: \"127.0.0.1:0\"}\n"+audit(1)+"access_log: {path: "+strconv.Quote(filepath.Join(dir, "missing", "access.log"))+"}\n"+base, b)
+	r = do(t, "POST", g.admin+"/reload", nil, nil)
+	if r.status != 422 || !strings.Contains(string(r.body), "access_log.path: cannot open") {
+		t.Fatalf("unopenable access log: %d %s", r.status, r.body)
+	}
+	if r := do(t, "POST", g.url+"/x", nil, strings.NewReader(strings.Repeat("a", 2000))); r.status != 413 {
+		t.Errorf("the previous config does not serve: %d", r.status)
+	}
+	// So does an audit log that cannot be.
+	g.rewrite(t, fmt.Sprintf("listen: {http: \"127.0.0.1:0\"}\nadmin: {listen: \"127.0.0.1:0\", audit_log: %q}\n", filepath.Join(dir, "missing", "audit.log"))+base, b)
+	if r := do(t, "POST", g.admin+"/reload", nil, nil); r.status != 422 || !strings.Contains(string(r.body), "admin.audit_log: cannot open") {
+		t.Fatalf("unopenable audit log: %d %s", r.status, r.body)
+	}
+	// A rotated audit log is reopened at its path (SIGUSR1).
+	os.Rename(filepath.Join(dir, "audit1.log"), filepath.Join(dir, "audit1.log.1"))
+	g.ReopenLogs()
+	do(t, "GET", g.admin+"/healthz", nil, nil)
+	if got := readFile(t, g.file, "audit1.log"); !strings.Contains(got, `"path":"/healthz"`) {
+		t.Errorf("audit log not reopened after rotation: %q", got)
 	}
 }
 

@@ -165,25 +165,36 @@ type discard struct{}
 func (discard) Write(p []byte) (int, error) { return len(p), nil }
 
 func (g *Gateway) openAccessLog(cfg *config.Config) error {
-	old := g.accessLog.Load()
-	if cfg.AccessLog.Path == "off" {
-		g.accessLog.Store(nil)
-	} else {
-		o := cfg.AccessLog.Options()
-		o.Dropped = g.metrics.logDropped
-		al, err := accesslog.NewWithOptions(o)
-		if err != nil {
-			return fmt.Errorf("cannot open access log: %w", err)
-		}
-		g.accessLog.Store(al)
+	al, err := g.newAccessLog(cfg)
+	if err != nil {
+		return err
 	}
-	if old != nil {
+	g.installAccessLog(al)
+	return nil
+}
+
+// newAccessLog opens the access log cfg names (nil for "off").
+func (g *Gateway) newAccessLog(cfg *config.Config) (*accesslog.Logger, error) {
+	if cfg.AccessLog.Path == "off" {
+		return nil, nil
+	}
+	o := cfg.AccessLog.Options()
+	o.Dropped = g.metrics.logDropped
+	al, err := accesslog.NewWithOptions(o)
+	if err != nil {
+		return nil, fmt.Errorf("access_log.path: cannot open the access log: %w", err)
+	}
+	return al, nil
+}
+
+// installAccessLog makes al the access log and closes the one before.
+func (g *Gateway) installAccessLog(al *accesslog.Logger) {
+	if old := g.accessLog.Swap(al); old != nil {
 		go func() {
 			time.Sleep(time.Second) // requests that loaded the old logger submit to it first
 			old.Close()
 		}()
 	}
-	return nil
 }
 
 // Config returns the configuration in force.
@@ -191,35 +202,58 @@ func (g *Gateway) Config() *config.Config { return g.rt.Load().cfg }
 
 // Reload builds the configuration again and swaps it in atomically. On
 // error the old configuration keeps serving and the error lists every
-// problem.
-func (g *Gateway) Reload() error {
+// problem; the logs the new file names are opened first, so one that cannot
+// be opened fails the reload too. It returns the settings of the new file
+// that take effect only after a restart (restartOnly).
+func (g *Gateway) Reload() (restart []string, err error) {
 	g.reloadMu.Lock()
 	defer g.reloadMu.Unlock()
 	cfg, errs := g.loader()
 	if errs != nil && len(errs.List) > 0 {
 		g.metrics.reloadsFailed.Inc()
-		return errs.Err()
+		return nil, errs.Err()
 	}
 	rt, err := g.Compile(cfg)
 	if err != nil {
 		g.metrics.reloadsFailed.Inc()
-		return err
+		return nil, err
 	}
-	old := g.rt.Swap(rt)
-	g.noteRestartOnly(old.cfg, cfg)
-	g.reloadTLS(cfg)
-	if !reflect.DeepEqual(old.cfg.AccessLog, cfg.AccessLog) {
-		if err := g.openAccessLog(cfg); err != nil {
-			g.log.Error("access log not reopened", "err", err)
+	old := g.rt.Load()
+	var al *accesslog.Logger
+	newLog := !reflect.DeepEqual(old.cfg.AccessLog, cfg.AccessLog)
+	if newLog {
+		if al, err = g.newAccessLog(cfg); err != nil {
+			g.metrics.reloadsFailed.Inc()
+			go rt.close()
+			return nil, err
 		}
+	}
+	if cfg.Admin.AuditLog != old.cfg.Admin.AuditLog {
+		if err := g.audit.Reopen(cfg.Admin.AuditLog); err != nil {
+			g.metrics.reloadsFailed.Inc()
+			if al != nil {
+				al.Close()
+			}
+			go rt.close()
+			return nil, fmt.Errorf("admin.audit_log: cannot open the audit log: %w", err)
+		}
+	}
+	g.rt.Store(rt)
+	g.reloadTLS(cfg)
+	if newLog {
+		g.installAccessLog(al)
 	}
 	old.retired.Store(true)
 	if old.inflight.Load() == 0 {
 		g.retire(old)
 	}
 	g.metrics.reloadsOK.Inc()
+	restart = restartOnly(old.cfg, cfg)
+	if len(restart) > 0 {
+		g.log.Warn("configuration reloaded; these settings take effect after a restart, the running values are kept", "fields", restart)
+	}
 	g.log.Info("configuration reloaded", "file", cfg.File, "routes", len(cfg.Routes))
-	return nil
+	return restart, nil
 }
 
 // retire closes a replaced runtime's filters once, after its last request.
@@ -229,21 +263,45 @@ func (g *Gateway) retire(rt *runtime) {
 	}
 }
 
-// ReopenLogs reopens file outputs (SIGUSR1).
+// ReopenLogs reopens file outputs (SIGUSR1): the access log and the audit
+// log, after a rotation moved them.
 func (g *Gateway) ReopenLogs() {
 	if al := g.accessLog.Load(); al != nil {
 		al.Reopen()
 	}
+	g.audit.mu.Lock()
+	path := g.audit.path
+	g.audit.mu.Unlock()
+	if err := g.audit.Reopen(path); err != nil {
+		g.log.Error("audit log not reopened; it goes on where it was", "err", err)
+	}
 }
 
-// noteRestartOnly logs settings a reload cannot change: the listeners'
-// addresses and the server limits fasthttp reads without synchronisation
-// (changing them on a running server would race).
-func (g *Gateway) noteRestartOnly(old, cfg *config.Config) {
-	if old.Listen.HTTP != cfg.Listen.HTTP || old.Listen.HTTPS != cfg.Listen.HTTPS || old.Admin.Listen != cfg.Admin.Listen ||
-		old.Server != cfg.Server || !reflect.DeepEqual(old.Cluster, cfg.Cluster) {
-		g.log.Warn("listener addresses, server limits and the cluster section take effect after a restart; the running values are kept")
+// restartOnly returns the fields of cfg that differ from old and that a
+// reload cannot change: the listeners' addresses, the limits the server
+// reads without synchronisation (changing them on a running server would
+// race) and the cluster section. Other server settings (max_body_size,
+// headers_with_underscores, shutdown_timeout) are read per request or at
+// shutdown and take effect at once.
+func restartOnly(old, cfg *config.Config) []string {
+	var out []string
+	diff := func(field string, changed bool) {
+		if changed {
+			out = append(out, field)
+		}
 	}
+	o, n := old.Server, cfg.Server
+	diff("listen.http", old.Listen.HTTP != cfg.Listen.HTTP)
+	diff("listen.https", old.Listen.HTTPS != cfg.Listen.HTTPS)
+	diff("admin.listen", old.Admin.Listen != cfg.Admin.Listen)
+	diff("server.max_header_size", o.MaxHeaderSize != n.MaxHeaderSize)
+	diff("server.read_timeout", o.ReadTimeout != n.ReadTimeout)
+	diff("server.write_timeout", o.WriteTimeout != n.WriteTimeout)
+	diff("server.idle_timeout", o.IdleTimeout != n.IdleTimeout)
+	diff("server.concurrency", o.Concurrency != n.Concurrency)
+	diff("server.max_conns_per_ip", o.MaxConnsPerIP != n.MaxConnsPerIP)
+	diff("cluster", !reflect.DeepEqual(old.Cluster, cfg.Cluster))
+	return out
 }
 
 func (g *Gateway) newServer(cfg *config.Config) *fasthttp.Server {

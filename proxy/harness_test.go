@@ -191,10 +191,10 @@ func (g *gw) rewrite(t testing.TB, yaml string, backends ...*backend) {
 		yaml = "listen: {http: \"127.0.0.1:0\"}\nadmin: {listen: \"127.0.0.1:0\"}\n" + yaml
 	}
 	if !strings.Contains(yaml, "access_log:") {
-		yaml += "\naccess_log: {path: " + filepath.Join(filepath.Dir(g.file), "access.log") + "}\n"
+		yaml += "\naccess_log: {path: " + strconv.Quote(filepath.Join(filepath.Dir(g.file), "access.log")) + "}\n"
 	}
 	if !strings.Contains(yaml, "data_dir:") {
-		yaml += "\ndata_dir: " + filepath.Join(filepath.Dir(g.file), "data") + "\n"
+		yaml += "\ndata_dir: " + strconv.Quote(filepath.Join(filepath.Dir(g.file), "data")) + "\n"
 	}
 	if err := os.WriteFile(g.file, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)

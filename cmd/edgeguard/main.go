@@ -220,10 +220,14 @@ func cmdReload(args []string, stdout, stderr io.Writer) int {
 	var answer struct {
 		Message string   `json:"message"`
 		Errors  []string `json:"errors"`
+		Restart []string `json:"restart_needed"`
 	}
 	json.Unmarshal(body, &answer)
 	if res.StatusCode == http.StatusOK {
 		fmt.Fprintf(stdout, "%s: %s\n", addr, answer.Message)
+		for _, f := range answer.Restart {
+			fmt.Fprintf(stdout, "restart needed for %s\n", f)
+		}
 		return 0
 	}
 	if answer.Message == "" {
@@ -348,7 +352,7 @@ stop: Ctrl-C
 		case s := <-sigs:
 			switch s {
 			case syscall.SIGHUP:
-				if err := g.Reload(); err != nil {
+				if _, err := g.Reload(); err != nil {
 					log.Error("reload rejected; the previous configuration keeps serving", "errors", err.Error())
 				}
 			case syscall.SIGUSR1:
