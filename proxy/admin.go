@@ -3,6 +3,7 @@ package proxy
 import (
 	"crypto/subtle"
 	"encoding/json"
+	"errors"
 	"net"
 	"net/netip"
 	"os"
@@ -70,6 +71,12 @@ func (g *Gateway) handleAdmin(rc *fasthttp.RequestCtx) {
 	}()
 	rc.Response.Header.SetContentTypeBytes(jsonType)
 
+	if status, msg := checkRequestLine(&rc.Request.Header); status != 0 {
+		e.Result = "bad_request"
+		adminError(rc, status, msg)
+		rc.SetConnectionClose()
+		return
+	}
 	switch path {
 	case "/healthz":
 		rc.SetBodyString(`{"status":"ok"}`)
@@ -145,6 +152,30 @@ func (g *Gateway) handleAdmin(rc *fasthttp.RequestCtx) {
 		}
 		adminError(rc, fasthttp.StatusNotFound, "not found")
 	}
+}
+
+// adminErrorHandler answers requests the admin listener could not read
+// as the public one does (errorHandler: a JSON body, the connection
+// closed), and audits them: every call to the admin API is in the audit
+// log, those it could not read too.
+func (g *Gateway) adminErrorHandler(rc *fasthttp.RequestCtx, err error) {
+	status, msg := fasthttp.StatusBadRequest, "bad request"
+	var se *fasthttp.ErrSmallBuffer
+	switch {
+	case errors.As(err, &se):
+		status, msg = fasthttp.StatusRequestHeaderFieldsTooLarge, "request header fields too large"
+	case errors.Is(err, fasthttp.ErrBodyTooLarge):
+		status, msg = fasthttp.StatusRequestEntityTooLarge, "request body too large"
+	default:
+		if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() {
+			status, msg = fasthttp.StatusRequestTimeout, "request timeout"
+		}
+	}
+	rc.Response.Reset()
+	adminError(rc, status, msg)
+	rc.SetConnectionClose()
+	g.audit.Write(&AuditEntry{Time: time.Now().UTC(), Remote: peerAddr(rc).String(), Who: "anonymous",
+		Status: status, Result: "bad_request", Detail: msg})
 }
 
 func lookupAdmin(method, path string) AdminHandler {

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
@@ -532,6 +533,16 @@ routes: [{name: api, paths: ["/"], service: api}]
 	if r := do(t, "GET", g.url+"/x", nil, nil); r.status != 200 {
 		t.Fatalf("the refused block took effect: %d %s", r.status, r.body)
 	}
+	// What the admin listener cannot read is answered in JSON and audited.
+	for req, want := range map[string]string{
+		"GARBAGE\r\n\r\n": "HTTP/1.1 400",
+		"GET /status HTTP/9.9\r\nHost: 127.0.0.1\r\n\r\n": "HTTP/1.1 505",
+	} {
+		out := raw(t, self, req)
+		if !strings.HasPrefix(out, want) || !strings.Contains(out, `{"message":`) {
+			t.Errorf("admin %.20q: %.200q", req, out)
+		}
+	}
 	// Probes come from the node's address, outside an operator allow list.
 	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.2")}}
 	cl := &http.Client{Transport: &http.Transport{DialContext: d.DialContext}}
@@ -549,6 +560,9 @@ routes: [{name: api, paths: ["/"], service: api}]
 	audit, _ := os.ReadFile(strings.Replace(g.file, "edgeguard.yaml", "audit.log", 1))
 	if n := strings.Count(string(audit), `"result":"denied_browser"`); n != 6 {
 		t.Errorf("audit log has %d denied_browser lines, want 6:\n%s", n, audit)
+	}
+	if n := strings.Count(string(audit), `"result":"bad_request"`); n != 2 {
+		t.Errorf("audit log has %d bad_request lines, want 2:\n%s", n, audit)
 	}
 }
 
@@ -763,6 +777,55 @@ routes: [{name: api, paths: ["/"], service: api}]
 	// HTTP/1.1 clients still get it streamed.
 	if out := raw(t, g.Addr().String(), "GET /big?n=2000000 HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n"); !strings.Contains(out, "Transfer-Encoding: chunked") {
 		t.Fatalf("HTTP/1.1 client: %.200q", out)
+	}
+}
+
+// TestUnreadableRequestsLogged: requests fasthttp could not read get the
+// same JSON body and X-Request-ID as every refusal, and an access-log line.
+func TestUnreadableRequestsLogged(t *testing.T) {
+	b := startBackend(t, "api")
+	g := startGateway(t, `
+server: {read_timeout: 300ms, max_header_size: 1k}
+services: [{name: api, targets: ["@B1@"]}]
+routes: [{name: api, paths: ["/"], service: api}]
+`, b)
+	cases := []struct {
+		req    string
+		status int
+		reason string
+	}{
+		{"GARBAGE\r\n\r\n", 400, "bad_request"},
+		{"GET / HTTP/1.1\r\nHost: h\r\nX-Big: " + strings.Repeat("a", 2000) + "\r\n\r\n", 431, "header_too_large"},
+		{"GET / HTTP/1.1\r\nHost: h\r\nX-Slow: 1", 408, "timeout"},
+	}
+	ids := map[string]bool{}
+	for _, c := range cases {
+		out := raw(t, g.Addr().String(), c.req)
+		res, err := http.ReadResponse(bufio.NewReader(strings.NewReader(out)), nil)
+		if err != nil {
+			t.Fatalf("%.20q: %v in %q", c.req, err, out)
+		}
+		body, _ := io.ReadAll(res.Body)
+		var m map[string]string
+		json.Unmarshal(body, &m)
+		rid := res.Header.Get("X-Request-ID")
+		if res.StatusCode != c.status || rid == "" || m["request_id"] != rid || m["message"] == "" || !strings.HasPrefix(res.Header.Get("Content-Type"), "application/json") {
+			t.Errorf("%.20q: %d %v %s", c.req, res.StatusCode, res.Header, body)
+		}
+		ids[rid] = true
+	}
+	g.Shutdown()
+	lines := strings.Split(strings.TrimSpace(readFile(t, g.file, "access.log")), "\n")
+	if len(lines) != len(cases) {
+		t.Fatalf("want %d lines:\n%s", len(cases), strings.Join(lines, "\n"))
+	}
+	for i, l := range lines {
+		var e map[string]any
+		json.Unmarshal([]byte(l), &e)
+		if e["status"] != float64(cases[i].status) || e["reason"] != cases[i].reason || e["rejected_by"] != "core" ||
+			!ids[e["request_id"].(string)] || e["method"] != "" || e["client_ip"] != "127.0.0.1" {
+			t.Errorf("line %d: %s", i, l)
+		}
 	}
 }
 

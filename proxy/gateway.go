@@ -381,33 +381,46 @@ func (f fasthttpLogger) Printf(format string, args ...any) {
 	f.l.Debug(fmt.Sprintf(format, args...))
 }
 
-// errorHandler answers requests fasthttp could not parse, with a JSON body,
-// and closes the connection.
+// errorHandler answers requests fasthttp could not read (a malformed or
+// too large head, a timeout), with a JSON body and an X-Request-ID like
+// every other answer, closes the connection and logs the request like any
+// other (without the method, path and headers it never got: the access log
+// and the abuse detector see scanners and slow-loris clients too).
 func (g *Gateway) errorHandler(rc *fasthttp.RequestCtx, err error) {
-	status, msg := fasthttp.StatusBadRequest, "Bad request"
+	status, reason, msg := fasthttp.StatusBadRequest, "bad_request", "Bad request"
 	var se *fasthttp.ErrSmallBuffer
 	switch {
 	case errors.As(err, &se):
-		status, msg = fasthttp.StatusRequestHeaderFieldsTooLarge, "Request header fields too large"
+		status, reason, msg = fasthttp.StatusRequestHeaderFieldsTooLarge, "header_too_large", "Request header fields too large"
 	case errors.Is(err, fasthttp.ErrBodyTooLarge):
-		status, msg = fasthttp.StatusRequestEntityTooLarge, "Request size limit exceeded"
+		status, reason, msg = fasthttp.StatusRequestEntityTooLarge, "body_too_large", "Request size limit exceeded"
 	default:
 		var ne net.Error
 		if errors.As(err, &ne) && ne.Timeout() {
-			status, msg = fasthttp.StatusRequestTimeout, "Request timeout"
+			status, reason, msg = fasthttp.StatusRequestTimeout, "timeout", "Request timeout"
 		}
 	}
 	g.metrics.badRequests.Inc()
-	rc.Response.Reset()
-	rc.SetStatusCode(status)
-	rc.Response.Header.SetContentTypeBytes(jsonType)
-	rc.SetBodyString(`{"message":"` + msg + `"}`)
+	rt := g.rt.Load()
+	st := statePool.Get().(*reqState)
+	c := &st.Ctx
+	c.RC = rc
+	c.Start, st.start = startTime()
+	st.unparsed = true
+	st.conn = peerConn(rc)
+	st.peer = connPeer(rc, st.conn)
+	c.ClientIP = st.peer
+	c.RequestID = appendRequestID(c.RequestID[:0])
+	g.coreReject(st, status, reason, msg)
+	rc.Response.Header.SetCanonical(hdrRequestID, c.RequestID)
 	rc.SetConnectionClose()
-	// The client may still be sending (see logPhase, which this error
-	// path does not reach).
-	if dc := peerConn(rc); dc != nil {
-		dc.Linger()
+	// The client may still be sending.
+	if st.conn != nil {
+		st.conn.Linger()
 	}
+	g.record(rt, st, nil, int64(len(rc.Response.Body())), deadline.Now())
+	st.reset()
+	statePool.Put(st)
 }
 
 // Serve starts the public and admin listeners and blocks until Shutdown.
@@ -426,7 +439,7 @@ func (g *Gateway) Serve() error {
 			return fmt.Errorf("cannot listen on %s (admin): %w", cfg.Admin.Listen, err)
 		}
 		g.adminLn = aln
-		g.admin = &fasthttp.Server{Handler: g.handleAdmin, ReadTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second,
+		g.admin = &fasthttp.Server{Handler: g.handleAdmin, ErrorHandler: g.adminErrorHandler, ReadTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second,
 			IdleTimeout: 60 * time.Second, MaxRequestBodySize: 1 << 20, NoDefaultServerHeader: true, CloseOnShutdown: true,
 			Logger: fasthttpLogger{g.log}}
 		go func() {

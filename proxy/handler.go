@@ -55,6 +55,9 @@ type reqState struct {
 	// conn is the client connection when it keeps its peer address and
 	// phase timeouts (peerConn), else nil.
 	conn *deadline.Conn
+	// unparsed: the request was refused before fasthttp parsed its head
+	// (errorHandler), so it has no method, path or headers to log.
+	unparsed bool
 	// For a streamed response, logged when its body is written (StreamDone).
 	gw    *Gateway
 	rt    *runtime
@@ -85,6 +88,7 @@ func (s *reqState) reset() {
 	s.start, s.now = 0, 0
 	s.conn = nil
 	s.gw, s.rt, s.route = nil, nil, nil
+	s.unparsed = false
 }
 
 // Request-id generation: a random per-process prefix plus a counter. IDs are
@@ -915,18 +919,21 @@ func (g *Gateway) record(rt *runtime, st *reqState, r *route, out, now int64) {
 		e.Time = c.Start
 		e.RequestID = append(e.RequestID[:0], c.RequestID...)
 		e.ClientIP = c.ClientIP
-		e.Method = append(e.Method[:0], rc.Request.Header.Method()...)
-		if len(st.host) > 0 {
-			e.Host = appendTrunc(e.Host[:0], st.host)
-		} else {
-			e.Host = appendTrunc(e.Host[:0], rc.Request.Header.Host())
+		e.Method, e.Host, e.Path, e.UserAgent = e.Method[:0], e.Host[:0], e.Path[:0], e.UserAgent[:0]
+		if !st.unparsed { // else fasthttp's defaults ("GET", "/") would be logged
+			e.Method = append(e.Method, rc.Request.Header.Method()...)
+			if len(st.host) > 0 {
+				e.Host = appendTrunc(e.Host, st.host)
+			} else {
+				e.Host = appendTrunc(e.Host, rc.Request.Header.Host())
+			}
+			if len(st.path) > 0 {
+				e.Path = appendTrunc(e.Path, st.path)
+			} else {
+				e.Path = appendTrunc(e.Path, rc.Request.Header.RequestURI())
+			}
+			e.UserAgent = appendTrunc(e.UserAgent, rc.Request.Header.UserAgent())
 		}
-		if len(st.path) > 0 {
-			e.Path = appendTrunc(e.Path[:0], st.path)
-		} else {
-			e.Path = appendTrunc(e.Path[:0], rc.Request.Header.RequestURI())
-		}
-		e.UserAgent = appendTrunc(e.UserAgent[:0], rc.Request.Header.UserAgent())
 		e.Status = status
 		e.BytesIn, e.BytesOut = in, out
 		e.Route, e.Service = c.Route, c.Service
