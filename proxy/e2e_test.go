@@ -797,10 +797,15 @@ routes: [{name: api, paths: ["/"], service: api}]
 		{"GARBAGE\r\n\r\n", 400, "bad_request"},
 		{"GET / HTTP/1.1\r\nHost: h\r\nX-Big: " + strings.Repeat("a", 2000) + "\r\n\r\n", 431, "header_too_large"},
 		{"GET / HTTP/1.1\r\nHost: h\r\nX-Slow: 1", 408, "timeout"},
+		{"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 400, "bad_request"}, // TLS to the plain port: at once
 	}
 	ids := map[string]bool{}
 	for _, c := range cases {
+		start := time.Now()
 		out := raw(t, g.Addr().String(), c.req)
+		if took := time.Since(start); c.status != 408 && took > 250*time.Millisecond {
+			t.Errorf("%.20q answered after %v, not at once", c.req, took)
+		}
 		res, err := http.ReadResponse(bufio.NewReader(strings.NewReader(out)), nil)
 		if err != nil {
 			t.Fatalf("%.20q: %v in %q", c.req, err, out)
@@ -913,6 +918,19 @@ plugins:
 				t.Errorf("%s: forwarded %q, want %q", c.target, e.URI, c.uri)
 			}
 		}
+	}
+}
+
+// TestOptionsAsterisk: OPTIONS * is refused with a message that says so.
+func TestOptionsAsterisk(t *testing.T) {
+	b := startBackend(t, "api")
+	g := startGateway(t, `
+services: [{name: api, targets: ["@B1@"]}]
+routes: [{name: api, paths: ["/"], service: api}]
+`, b)
+	out := raw(t, g.Addr().String(), "OPTIONS * HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n")
+	if !strings.HasPrefix(out, "HTTP/1.1 400") || !strings.Contains(out, "OPTIONS *") {
+		t.Fatalf("%q", out)
 	}
 }
 

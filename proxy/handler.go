@@ -91,25 +91,40 @@ func (s *reqState) reset() {
 	s.unparsed = false
 }
 
-// Request-id generation: a random per-process prefix plus a counter. IDs are
-// unique, not secret.
+// Request-id generation: a random per-process prefix plus a counter,
+// scrambled (ridMix). IDs are unique, not secret.
 var (
 	ridPrefix  [16]byte
 	ridCounter atomic.Uint64
 )
 
 func init() {
-	var b [8]byte
+	var b [16]byte
 	if _, err := io.ReadFull(randReader, b[:]); err != nil {
 		panic(err)
 	}
-	hex.Encode(ridPrefix[:], b[:])
+	hex.Encode(ridPrefix[:], b[:8])
+	ridKey = binary.LittleEndian.Uint64(b[8:])
+}
+
+// ridKey keys ridMix (random per process).
+var ridKey uint64
+
+// ridMix scrambles the counter so that request IDs do not tell how many
+// requests the gateway served between two of a client's: the key, then
+// splitmix64's finalizer, every step of which is invertible, so IDs stay
+// unique (a bijection on 64 bits). ~2 ns.
+func ridMix(x uint64) uint64 {
+	x ^= ridKey
+	x = (x ^ x>>30) * 0xbf58476d1ce4e5b9
+	x = (x ^ x>>27) * 0x94d049bb133111eb
+	return x ^ x>>31
 }
 
 func appendRequestID(dst []byte) []byte {
 	dst = append(dst, ridPrefix[:]...)
 	dst = append(dst, '-')
-	n := ridCounter.Add(1)
+	n := ridMix(ridCounter.Add(1))
 	dst = binary.BigEndian.AppendUint64(dst, hex8(uint32(n>>32)))
 	return binary.BigEndian.AppendUint64(dst, hex8(uint32(n)))
 }
@@ -302,8 +317,12 @@ func (g *Gateway) serve(rt *runtime, st *reqState, rc *fasthttp.RequestCtx, rp *
 	var err error
 	st.path, err = pathnorm.Normalize(st.path[:0], path)
 	if err != nil {
+		msg := "Bad request: " + err.Error()
+		if string(path) == "*" {
+			msg = "Bad request: the server-wide target * (OPTIONS *) is not proxied"
+		}
 		g.metrics.badRequests.Inc()
-		g.coreReject(st, fasthttp.StatusBadRequest, "bad_path", "Bad request: "+err.Error())
+		g.coreReject(st, fasthttp.StatusBadRequest, "bad_path", msg)
 		return
 	}
 

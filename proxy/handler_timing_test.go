@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"math/bits"
 	"math/rand/v2"
 	"net"
 	"strings"
@@ -147,12 +148,30 @@ func TestGatewayPathAllocs(t *testing.T) {
 	st.reset()
 }
 
-// TestRequestID: the request ID's counter is the %016x of the counter.
+// TestRequestID: the request ID's second part is the %016x of the
+// scrambled counter, unique, and consecutive IDs share no visible order.
 func TestRequestID(t *testing.T) {
 	ridCounter.Store(0x0123456789abcdee)
 	id := string(appendRequestID(nil))
-	if want := string(ridPrefix[:]) + "-0123456789abcdef"; id != want {
+	if want := fmt.Sprintf("%s-%016x", ridPrefix[:], ridMix(0x0123456789abcdef)); id != want {
 		t.Fatalf("request id %q, want %q", id, want)
+	}
+	seen := map[uint64]bool{}
+	var prev uint64
+	flips := 0
+	for c := uint64(1); c <= 100000; c++ {
+		m := ridMix(c)
+		if seen[m] {
+			t.Fatalf("ridMix(%d) repeats", c)
+		}
+		seen[m] = true
+		flips += bits.OnesCount64(m ^ prev)
+		prev = m
+	}
+	// Consecutive counters differ in one or two bits; their IDs in about
+	// half of the 64.
+	if avg := float64(flips) / 100000; avg < 30 || avg > 34 {
+		t.Errorf("consecutive IDs differ in %.1f bits on average, want ~32", avg)
 	}
 	rng := rand.New(rand.NewPCG(1, 2))
 	for i := 0; i < 100000; i++ {
@@ -167,7 +186,7 @@ func TestRequestID(t *testing.T) {
 		}
 		ridCounter.Store(n - 1)
 		id := string(appendRequestID(nil))
-		if want := fmt.Sprintf("%s-%016x", ridPrefix[:], n); id != want {
+		if want := fmt.Sprintf("%s-%016x", ridPrefix[:], ridMix(n)); id != want {
 			t.Fatalf("request id %q, want %q", id, want)
 		}
 	}

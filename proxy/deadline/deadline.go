@@ -149,7 +149,32 @@ type Conn struct {
 	// CRLF), and the last three bytes read (for an end split across reads).
 	watch, headOpen, lfEnd bool
 	tail                   [3]byte
+	// first: the next byte read starts a request (after accept or a
+	// keep-alive wait); notHTTP: it could not (see ErrNotHTTP).
+	first, notHTTP bool
 }
+
+// ErrNotHTTP is what Read returns on a watched connection whose request
+// starts with a byte no request line can start with (a TLS handshake sent
+// to the plain-HTTP port, a binary protocol): fasthttp would wait for a
+// CRLF CRLF until the read timeout; the server answers 400 at once.
+var ErrNotHTTP = errors.New("not an HTTP/1.x request")
+
+// startTable holds the bytes a request can start with: a method's (token
+// characters) and CR or LF (empty lines before a request are allowed,
+// RFC 9112 §2.2).
+var startTable = func() (t [256]bool) {
+	for c := '0'; c <= '9'; c++ {
+		t[c] = true
+	}
+	for c := 'A'; c <= 'Z'; c++ {
+		t[c], t[c+'a'-'A'] = true, true
+	}
+	for _, c := range "!#$%&'*+-.^_`|~\r\n" {
+		t[c] = true
+	}
+	return t
+}()
 
 // ErrBareLFHead is what Read returns, instead of waiting for more, on a
 // watched connection whose request head ended with a bare LF (RFC 9112
@@ -160,6 +185,13 @@ var ErrBareLFHead = errors.New("request head ended by a bare LF")
 // watchHead notes b, just read in a reading phase while the head is open.
 // The common request's head ends its read: one comparison.
 func (c *Conn) watchHead(b []byte) {
+	if c.first {
+		c.first = false
+		if !startTable[b[0]] {
+			c.notHTTP = true
+			return
+		}
+	}
 	if n := len(b); n >= 4 && string(b[n-4:]) == "\r\n\r\n" {
 		c.headOpen = false
 		return
@@ -313,7 +345,11 @@ func (c *Conn) stale(want, have int64) bool {
 
 // Read arms the read deadline if it moved by the slack, then reads.
 func (c *Conn) Read(p []byte) (int, error) {
-	if c.lfEnd && c.headOpen {
+	if c.headOpen && (c.lfEnd || c.notHTTP) {
+		if c.notHTTP {
+			c.notHTTP = false
+			return 0, ErrNotHTTP
+		}
 		c.lfEnd = false
 		return 0, ErrBareLFHead
 	}
@@ -347,7 +383,7 @@ func (c *Conn) Read(p []byte) (int, error) {
 		if c.t.Read > 0 {
 			c.wantR = readPending
 		}
-		c.headOpen, c.tail = c.watch, [3]byte{}
+		c.headOpen, c.tail, c.first = c.watch, [3]byte{}, c.watch
 	}
 	if c.headOpen && n > 0 {
 		c.watchHead(p[:n])
@@ -429,7 +465,7 @@ func (l Listener) Accept() (net.Conn, error) {
 	}
 	if l.Timeouts != (Timeouts{}) {
 		cc := WrapServer(c, l.Slack, l.Timeouts)
-		cc.watch, cc.headOpen = l.WatchHeads, l.WatchHeads
+		cc.watch, cc.headOpen, cc.first = l.WatchHeads, l.WatchHeads, l.WatchHeads
 		return cc, nil
 	}
 	return Wrap(c, l.Slack), nil

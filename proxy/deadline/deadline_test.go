@@ -472,7 +472,7 @@ var errWouldWait = errors.New("the reader would wait for more")
 func TestWatchHeads(t *testing.T) {
 	read := func(watch bool, chunks ...string) error {
 		c := WrapServer(&chunkConn{chunks: chunks}, time.Millisecond, Timeouts{Read: time.Second})
-		c.watch, c.headOpen = watch, watch
+		c.watch, c.headOpen, c.first = watch, watch, watch
 		buf := make([]byte, 64)
 		for {
 			if _, err := c.Read(buf); err != nil {
@@ -495,8 +495,19 @@ func TestWatchHeads(t *testing.T) {
 			t.Errorf("%q unwatched: %v", chunks, err)
 		}
 	}
+	// A first byte no request line starts with: refused at once.
+	for _, chunks := range [][]string{
+		{"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03"}, // a TLS ClientHello
+		{"\x00\x00\x00\x01"},
+		{" GET / HTTP/1.1\r\n"},
+		{"\xffGET"},
+	} {
+		if err := read(true, chunks...); !errors.Is(err, ErrNotHTTP) {
+			t.Errorf("%q: %v, want ErrNotHTTP", chunks, err)
+		}
+	}
 	head := "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 9\r\n\r\n"
-	good := [][]string{{head}, {head + "ab\n\n"}, {head, "ab\n\n", "cd"}}
+	good := [][]string{{head}, {head + "ab\n\n"}, {head, "ab\n\n", "cd"}, {"\r\n" + head}, {"\r\n", head}}
 	for i := 1; i < len(head); i++ { // the head split at every byte, then a body of LF pairs
 		good = append(good, []string{head[:i], head[i:], "\n\n", "\n\n"})
 	}
