@@ -135,18 +135,19 @@ func scanHeaders(h *fasthttp.RequestHeader) (string, uint32) {
 	var cl, te int
 	var mask uint32
 	for len(raw) > 0 {
+		// A name: tokens; '_' stops the fast loop (nameTable lacks it),
+		// so that noting it costs the common name nothing.
 		n := 0
-		var kinds uint8
-		for n < len(raw) {
-			k := nameTable[raw[n]]
-			if k == 0 {
-				break
+		for {
+			for n < len(raw) && nameTable[raw[n]] {
+				n++
 			}
-			kinds |= k
-			n++
-		}
-		if kinds&nameUnderscore != 0 {
-			mask |= hasUnderscore
+			if n < len(raw) && raw[n] == '_' {
+				mask |= hasUnderscore
+				n++
+				continue
+			}
+			break
 		}
 		if n == len(raw) {
 			return "header line without CRLF", 0
@@ -220,23 +221,12 @@ func scanHeaders(h *fasthttp.RequestHeader) (string, uint32) {
 // tokenTable holds the tchars of RFC 9110 §5.6.2.
 var tokenTable = alnumTable("!#$%&'*+-.^_`|~")
 
-// nameTable is tokenTable for header names in scanHeaders, with '_'
-// marked apart (nameToken|nameUnderscore), so that the one loop over a
-// name also tells whether it has one.
-var nameTable = func() (t [256]uint8) {
-	for c, ok := range tokenTable {
-		if ok {
-			t[c] = nameToken
-		}
-	}
-	t['_'] |= nameUnderscore
+// nameTable is tokenTable without '_', for header names in scanHeaders.
+var nameTable = func() [256]bool {
+	t := tokenTable
+	t['_'] = false
 	return t
 }()
-
-const (
-	nameToken uint8 = 1 << iota
-	nameUnderscore
-)
 
 // alnumTable is a byte table of letters, digits and the bytes of extra.
 func alnumTable(extra string) (t [256]bool) {

@@ -974,10 +974,14 @@ func (g *Gateway) record(rt *runtime, st *reqState, r *route, out, now int64) {
 // refused before it was read counts 0, its Content-Length being only what
 // the client claimed).
 func bytesIn(st *reqState) int64 {
-	if req := &st.RC.Request; !req.IsBodyStream() {
-		return int64(len(req.Body()))
+	req := &st.RC.Request
+	if req.IsBodyStream() {
+		return st.limit.read
 	}
-	return st.limit.read
+	if cl := req.Header.ContentLength(); cl >= 0 {
+		return int64(cl) // read whole: exactly its length
+	}
+	return int64(len(req.Body()))
 }
 
 func appendTrunc(dst, src []byte) []byte {
