@@ -921,6 +921,39 @@ plugins:
 	}
 }
 
+// TestRequestTrailers: a chunked request body with trailer fields is
+// refused, read whole or streamed; the trailer never reaches the backend,
+// where it would read like a header beside the gateway's own.
+func TestRequestTrailers(t *testing.T) {
+	b := startBackend(t, "api")
+	g := startGateway(t, `
+services: [{name: api, targets: ["@B1@"]}]
+routes: [{name: api, paths: ["/"], service: api, plugins: [ident]}]
+plugins:
+  - {name: ident, plugin: request-transformer, config: {add: {headers: ["X-User-ID:gateway"]}}}
+`, b)
+	big := "10000\r\n" + strings.Repeat("a", 0x10000) + "\r\n10\r\n" + strings.Repeat("b", 16) + "\r\n"
+	for name, body := range map[string]string{
+		"read whole": "5\r\nhello\r\n0\r\nX-User-ID: admin\r\n\r\n",
+		"streamed":   big + "0\r\nX-User-ID: admin\r\n\r\n",
+	} {
+		out := raw(t, g.Addr().String(), "POST /x HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"+body)
+		if !strings.HasPrefix(out, "HTTP/1.1 400") || !strings.Contains(out, "trailer fields are not accepted") {
+			t.Errorf("%s: %.120q", name, out)
+		}
+		if e := b.last.Load(); e != nil && (strings.Contains(e.Headers["X-User-Id"], "admin") || len(e.Trailers) > 0) {
+			t.Errorf("%s: the trailer reached the backend: %v %v", name, e.Headers, e.Trailers)
+		}
+	}
+	// Without trailer fields the same bodies pass.
+	for name, body := range map[string]string{"read whole": scHello, "streamed": big + "0\r\n\r\n"} {
+		out := raw(t, g.Addr().String(), "POST /x HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"+body)
+		if e, ok := rawEcho(out); !ok || e.Headers["X-User-Id"] != "gateway" {
+			t.Errorf("%s without trailers: %.120q", name, out)
+		}
+	}
+}
+
 // TestOptionsAsterisk: OPTIONS * is refused with a message that says so.
 func TestOptionsAsterisk(t *testing.T) {
 	b := startBackend(t, "api")

@@ -1008,7 +1008,7 @@ func (g *Gateway) prepareChunked(st *reqState) bool {
 	if bs == nil {
 		return true
 	}
-	st.limit = limitReader{r: bs, left: c.BodyLimit}
+	st.limit = limitReader{r: bs, left: c.BodyLimit, h: &req.Header}
 	if cap(st.pre) < chunkPrefetch {
 		st.pre = make([]byte, chunkPrefetch)
 	}
@@ -1040,6 +1040,9 @@ func (g *Gateway) rejectBody(st *reqState, err error, msg string) {
 		g.coreReject(st, fasthttp.StatusRequestTimeout, "body_timeout", "Request timeout")
 		return
 	}
+	if errors.Is(err, errTrailer) {
+		msg = "Bad request: trailer fields are not accepted"
+	}
 	g.coreReject(st, fasthttp.StatusBadRequest, "bad_body", msg)
 }
 
@@ -1059,15 +1062,27 @@ func (p *prefixReader) Read(b []byte) (int, error) {
 }
 
 // limitReader counts a streamed request body and fails past the limit. It
-// remembers the first error of the client stream.
+// remembers the first error of the client stream. With h (a chunked body),
+// a trailer section with fields fails the body at its end (errTrailer).
 type limitReader struct {
 	r    io.Reader
 	left int64
 	read int64
 	err  error
+	h    *fasthttp.RequestHeader
 }
 
-var errBodyTooLarge = errors.New("request body exceeds the size limit")
+var (
+	errBodyTooLarge = errors.New("request body exceeds the size limit")
+	// errTrailer: a chunked request body ended with trailer fields, which
+	// the gateway refuses. fasthttp keeps them apart from the header
+	// section but a backend reads them like headers (fasthttp's Peek does):
+	// a client's "X-User-ID: admin" after the last chunk would sit beside
+	// the X-User-ID the gateway set, past every rule that strips client
+	// copies. Dropping them is not possible through fasthttp's API without
+	// moving them into the header section; nginx discards them.
+	errTrailer = errors.New("request trailer fields are not accepted")
+)
 
 func (l *limitReader) Read(p []byte) (int, error) {
 	if l.err != nil {
@@ -1093,6 +1108,9 @@ func (l *limitReader) Read(p []byte) (int, error) {
 	n, err := l.r.Read(p)
 	l.left -= int64(n)
 	l.read += int64(n)
+	if err == io.EOF && l.h != nil && len(l.h.PeekTrailerKeys()) > 0 {
+		err = errTrailer
+	}
 	if err != nil {
 		l.err = err
 	}

@@ -44,6 +44,9 @@ type echo struct {
 	BodyLen int               `json:"body_len"`
 	BodySHA string            `json:"body_sha256"`
 	Chunked bool              `json:"chunked"`
+	// Trailers are the request's trailer fields (fasthttp keeps them apart
+	// from Headers; its Peek finds them too).
+	Trailers map[string]string `json:"trailers,omitempty"`
 }
 
 func startBackend(t testing.TB, name string) *backend {
@@ -107,6 +110,12 @@ func (b *backend) handle(rc *fasthttp.RequestCtx) {
 	e.BodyLen = int(n)
 	e.BodySHA = hex.EncodeToString(h.Sum(nil))
 	e.Chunked = rc.Request.Header.ContentLength() == -1
+	for _, k := range rc.Request.Header.PeekTrailerKeys() {
+		if e.Trailers == nil {
+			e.Trailers = map[string]string{}
+		}
+		e.Trailers[string(k)] = string(rc.Request.Header.PeekBytes(k))
+	}
 	b.last.Store(e)
 	out, _ := json.Marshal(e)
 	rc.SetContentType("application/json")

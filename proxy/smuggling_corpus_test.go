@@ -339,7 +339,12 @@ func smugCases() []smugCase {
 
 		// ---- trailer section (RFC 9112 §7.1.2, RFC 9110 §6.5: framing fields in
 		// a trailer must not be merged into the header section). ----
-		{name: "trailer field", req: scChunked("", "5\r\nhello\r\n0\r\nX-T: 1\r\n\r\n"), v: scAccept, body: 5},
+		// Trailer fields are refused (errTrailer in handler.go): a backend
+		// reads them like headers, past the rules that strip client copies
+		// of the gateway's headers. (A streamed body's: TestRequestTrailers.)
+		{name: "trailer field", req: scChunked("", "5\r\nhello\r\n0\r\nX-T: 1\r\n\r\n")},
+		{name: "trailer identity header", req: scChunked("", "5\r\nhello\r\n0\r\nX-User-ID: admin\r\n\r\n")},
+		{name: "empty trailer section", req: scChunked("", "5\r\nhello\r\n0\r\n\r\n"), v: scAccept, body: 5},
 		{name: "trailer Content-Length", req: scChunked("", "5\r\nhello\r\n0\r\nContent-Length: 50\r\n\r\n"), v: scEither, body: 5,
 			check: scEq("Content-Length", "5")}, // judgement: drop the field or refuse; never frame by it
 		{name: "trailer Transfer-Encoding", req: scChunked("", "5\r\nhello\r\n0\r\nTransfer-Encoding: chunked\r\n\r\n"), v: scEither, body: 5,
