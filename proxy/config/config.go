@@ -13,6 +13,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"golang.org/x/net/http/httpguts"
 	"net"
 	"net/netip"
 	"os"
@@ -684,19 +685,8 @@ func anyHost(host string) bool {
 }
 
 // validHeaderName reports whether s is an HTTP field name, a token of
-// RFC 9110 (letters, digits and !#$%&'*+-.^_`|~).
-func validHeaderName(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
-			return false
-		}
-	}
-	return true
-}
+// RFC 9110.
+var validHeaderName = httpguts.ValidHeaderFieldName
 
 func isLoopback(addr string) bool {
 	host, _, err := net.SplitHostPort(addr)
