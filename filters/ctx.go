@@ -75,6 +75,12 @@ type Ctx struct {
 	// RejectReason a short machine-readable reason ("size_exceeded").
 	RejectedBy   string
 	RejectReason string
+	// SharedLimit marks a refusal that is not the client's own doing: a
+	// limit every client shares (rate-limiting by path or service) was
+	// used up, perhaps by someone else. The automatic blocking of abusive
+	// clients does not count it (one client could otherwise get others
+	// blocked on every route by using up the shared limit).
+	SharedLimit bool
 
 	// UpstreamStatus is the status the upstream answered with (0 if none).
 	UpstreamStatus int
@@ -155,7 +161,7 @@ func (c *Ctx) Reset() {
 	c.Route, c.Service = "", ""
 	c.Consumer, c.Credential, c.Claims = nil, "", nil
 	c.Start, c.UpstreamDur = time.Time{}, 0
-	c.RejectedBy, c.RejectReason = "", ""
+	c.RejectedBy, c.RejectReason, c.SharedLimit = "", "", false
 	c.UpstreamStatus, c.UpstreamError = 0, ""
 	c.BodyLimit, c.BodyLimitBy = 0, ""
 	c.CookieEdited = false

@@ -919,7 +919,7 @@ func (g *Gateway) record(rt *runtime, st *reqState, r *route, out, now int64) {
 	total := time.Duration(now - st.start)
 	status := rc.Response.StatusCode()
 	in := bytesIn(st)
-	if rt.abuse != nil && st.kind != blocklist.RejectedBy {
+	if rt.abuse != nil && st.kind != blocklist.RejectedBy && !c.SharedLimit {
 		rt.abuse.Observe(c.ClientIP, status, st.kind, c.Start)
 	}
 	if r != nil {
