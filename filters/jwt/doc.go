@@ -17,9 +17,10 @@
 //  1. strict parse (jose.Parse): canonical base64url, JSON header without
 //     duplicates, supported alg, no crit/b64/cty;
 //  2. claims must be one JSON object without duplicate names;
-//  3. key: an issuer of `issuers` whose name equals iss (key by kid from its
-//     JWKS), else the consumer credential named by key_claim_name (claim,
-//     then header); the token's alg must equal the key's;
+//  3. key: an issuer of `issuers` whose name equals iss (key by kid, and by
+//     alg among keys sharing a kid, from its JWKS), else the consumer
+//     credential named by key_claim_name (claim, then header); the token's
+//     alg must equal the key's;
 //  4. signature;
 //  5. exp and nbf (always when present, required when listed, with leeway),
 //     maximum_expiration, allowed_issuers, audience, required_claims.

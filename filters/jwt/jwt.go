@@ -240,9 +240,20 @@ func (f *Filter) findToken(rc *fasthttp.RequestCtx) (tok []byte, n int) {
 			}
 		}
 	}
-	for _, name := range f.s.cookies {
-		if v := rc.Request.Header.Cookie(name); len(v) > 0 {
-			tok, n = addToken(tok, n, v)
+	// Every cookie of a configured name counts, from every Cookie line
+	// (Cookie(name) would return only the first: "jwt=a; jwt=b" must not
+	// pass as a while a proxy or backend reads b).
+	if len(f.s.cookies) > 0 {
+		for k, v := range rc.Request.Header.Cookies() {
+			if len(v) == 0 {
+				continue
+			}
+			for _, name := range f.s.cookies {
+				if string(k) == name {
+					tok, n = addToken(tok, n, v)
+					break
+				}
+			}
 		}
 	}
 	// The URI is parsed only when the request line has a query (the
@@ -314,6 +325,8 @@ func (f *Filter) verify(c *filters.Ctx, raw []byte, now int64) (*entry, reason, 
 		return nil, rBadTyp, nil
 	case jose.ErrUnknownAlg:
 		return nil, rBadAlg, nil
+	case jose.ErrKid:
+		return nil, rBadKid, nil
 	default: // format, size, crit
 		return nil, rBadToken, nil
 	}
@@ -344,7 +357,7 @@ func (f *Filter) verify(c *filters.Ctx, raw []byte, now int64) (*entry, reason, 
 				return nil, rUnknownKid, nil
 			}
 		}
-		if key = e.iss.set.Key(kid); key == nil {
+		if key = e.iss.set.Key(kid, t.Alg); key == nil {
 			return nil, rUnknownKid, nil
 		}
 		e.key = key

@@ -153,7 +153,8 @@ required_claims: [sub]
 	cases := []struct {
 		name, token, body string
 	}{
-		{"alg none", jwttest.B64(`{"alg":"none"}`) + "." + jwttest.B64(string(payload)) + ".", msg("Bad token; invalid JWT")},
+		{"alg none", jwttest.B64(`{"alg":"none"}`) + "." + jwttest.B64(string(payload)) + ".", msg("Bad token; invalid alg")},
+		{"alg none, typ JWT", jwttest.B64(`{"typ":"JWT","alg":"none"}`) + "." + jwttest.B64(string(payload)) + ".", msg("Bad token; invalid alg")},
 		{"alg none with signature", jwttest.B64(`{"alg":"none"}`) + "." + jwttest.B64(string(payload)) + ".AAAA", msg("Bad token; invalid alg")},
 		{"alg NONE", jwttest.B64(`{"alg":"NONE"}`) + "." + jwttest.B64(string(payload)) + ".AAAA", msg("Bad token; invalid alg")},
 		{"HS256 with the RSA public key as secret", hsWith([]byte(rsaPEM), `{"alg":"HS256"}`, string(payload)), msg("Invalid algorithm")},
@@ -166,6 +167,7 @@ required_claims: [sub]
 		{"signature stripped", parts[0] + "." + parts[1] + ".", msg("Bad token; invalid JWT")},
 		{"unknown crit", keys.SignRaw("HS256", `{"alg":"HS256","crit":["x-ext"],"x-ext":1}`, string(must(json.Marshal(good("HS256"))))), msg("Bad token; invalid JWT")},
 		{"b64 false", keys.SignRaw("HS256", `{"alg":"HS256","b64":false,"crit":["b64"]}`, `{}`), msg("Bad token; invalid JWT")},
+		{"kid a number", keys.SignRaw("HS256", `{"alg":"HS256","kid":7}`, string(payload)), msg("Bad token; invalid kid")},
 		{"duplicate alg", keys.SignRaw("HS256", `{"alg":"HS256","alg":"HS256"}`, `{}`), msg("Bad token; invalid JSON")},
 		{"duplicate exp claim", keys.SignRaw("HS256", `{"alg":"HS256"}`, `{"iss":"iss-HS256","aud":"api","sub":"x","exp":1,"exp":9999999999}`), msg("Bad token; invalid JSON")},
 		{"escaped duplicate iss", keys.SignRaw("HS256", `{"alg":"HS256"}`, `{"iss":"iss-HS256","\u0069ss":"iss-RS256","aud":"api","sub":"x"}`), msg("Bad token; invalid JSON")},
@@ -314,6 +316,9 @@ uri_param_names: [jwt, access_token]
 		"basic auth ignored":      {hdr("Authorization", "Basic dXNlcjpwYXNz"), cookie(tok)},
 		"bearer without a token":  {hdr("Authorization", "Bearer "), cookie(tok)},
 		"bearerx is not a scheme": {hdr("Authorization", "Bearerx "+tok2), cookie(tok)},
+		"same cookie twice":       {hdr("Cookie", "session="+tok+"; session="+tok)},
+		"empty cookie first":      {hdr("Cookie", "session=; session="+tok)},
+		"other cookie names":      {hdr("Cookie", "jwt="+tok2+"; session="+tok)},
 	}
 	for name, setup := range ok {
 		run(f, "", setup...).wantOK(t, name)
@@ -323,6 +328,10 @@ uri_param_names: [jwt, access_token]
 		"two headers":      {hdr("Authorization", "Bearer "+tok), hdr("Authorization", "Bearer "+tok2)},
 		"two query params": {uri("/api?jwt=" + tok + "&jwt=" + tok2)},
 		"cookie and x":     {cookie(tok), hdr("X-Token", "Bearer "+tok2)},
+		// Cookie(name) returns the first only: either order must be refused.
+		"two cookies":         {hdr("Cookie", "session="+tok+"; session="+tok2)},
+		"two cookies swapped": {hdr("Cookie", "session="+tok2+"; session="+tok)},
+		"two Cookie lines":    {hdr("Cookie", "session="+tok), hdr("Cookie", "session="+tok2)},
 	}
 	for name, setup := range multi {
 		res := run(f, "", setup...)
@@ -564,6 +573,17 @@ func TestCacheHitAllocs(t *testing.T) {
 	if a := testing.AllocsPerRun(200, func() { f.cache.get(tokB) }); a != 0 {
 		t.Errorf("cache lookup allocates %v times", a)
 	}
+	// Nor does a token read from cookies (every cookie is looked at).
+	fc := build(t, testEnv(t), `cookie_names: [session]`)
+	rc := filtertest.NewRequest("GET", "/api", "203.0.113.7")
+	rc.RC.Request.Header.Add("Cookie", "a=1; session="+tok+"; b=2")
+	if rc.Run(fc) != filters.Continue {
+		t.Fatal("cookie rejected")
+	}
+	fc.cache.c.Wait()
+	if a := testing.AllocsPerRun(200, func() { rc.Reset(); rc.Run(fc) }); a != 0 {
+		t.Errorf("cache-hit Access with a cookie token allocates %v times per request", a)
+	}
 	// The rejection paths allocate nothing either.
 	r2 := filtertest.NewRequest("GET", "/api", "203.0.113.7")
 	r2.RC.Request.Header.Set("Authorization", "Bearer not-a-token")
@@ -714,6 +734,47 @@ func TestJWKSDiscoveryAndAlgorithms(t *testing.T) {
 	run(f, keys.Sign("RS256", "k1", c)).want401(t, "RS256 on a PS256 key", `{"message":"Invalid algorithm"}`)
 	// Tokens of an issuer with no credential and not configured.
 	run(f, keys.Sign("RS256", "k1", map[string]any{"iss": "https://other"})).want401(t, "other issuer", `{"message":"No credentials found for given 'iss'"}`)
+}
+
+// TestJWKSDuplicateKid: a key set in which two keys share a kid still
+// loads (with its new keys); the token's alg picks among the kid's keys,
+// and each key verifies only its own algorithm.
+func TestJWKSDuplicateKid(t *testing.T) {
+	env := testEnv(t)
+	p := newProvider(t, jwttest.JWKS(keys.JWK("RS256", "k1", true)))
+	f := build(t, env, "issuers: [{issuer: \""+p.srv.URL+"\"}]\njwks: {unknown_kid_interval: 0.1}")
+	c := map[string]any{"iss": p.srv.URL, "exp": testNow.Unix() + 60}
+	run(f, keys.Sign("RS256", "k1", c)).wantOK(t, "k1")
+	p.set(jwttest.JWKS(keys.JWK("RS256", "dup", true), keys.JWK("ES256", "dup", false),
+		jwttest.NewKeys().JWK("RS256", "dup", true), keys.JWK("EdDSA", "k3", true)), false)
+	newTok := keys.Sign("EdDSA", "k3", c)
+	eventually(t, "the new key of a set with a duplicate kid", func() bool { return run(f, newTok).verdict == filters.Continue })
+	run(f, keys.Sign("RS256", "dup", c)).wantOK(t, "RS256 key of the duplicate kid (the first)")
+	run(f, keys.Sign("ES256", "dup", c)).wantOK(t, "ES256 key of the duplicate kid")
+	run(f, keys.Sign("ES384", "dup", c)).want401(t, "ES384 with the duplicate kid", `{"message":"Invalid algorithm"}`)
+	run(f, keys.SignRaw("HS256", `{"alg":"HS256","kid":"dup"}`, `{"iss":"`+p.srv.URL+`"}`)).want401(t, "HS256 with the duplicate kid", `{"message":"Invalid algorithm"}`)
+}
+
+// TestJWKSIssuerAndCredentials pins what the README says about mixing
+// issuers with consumer credentials: credentials are global (Kong), so a
+// consumer's HS secret mints tokens the instance accepts next to its
+// provider's, unless allowed_issuers lists only the providers.
+func TestJWKSIssuerAndCredentials(t *testing.T) {
+	env := testEnv(t)
+	p := newProvider(t, jwttest.JWKS(keys.JWK("RS256", "k1", true)))
+	iss := p.srv.URL
+	idp := keys.Sign("RS256", "k1", map[string]any{"iss": iss, "sub": "u-1", "exp": testNow.Unix() + 60})
+	minted := keys.Sign("HS256", "", claims("HS256", "sub", "admin"))
+	f := build(t, env, "issuers: [{issuer: \""+iss+"\"}]")
+	run(f, idp).wantOK(t, "provider token")
+	run(f, minted).wantOK(t, "consumer credential without allowed_issuers (Kong)")
+	f = build(t, env, "issuers: [{issuer: \""+iss+"\"}]\nallowed_issuers: [\""+iss+"\"]")
+	run(f, idp).wantOK(t, "provider token, allowed_issuers")
+	run(f, minted).want401(t, "consumer credential, allowed_issuers", `{"iss":"issuer not allowed"}`)
+	// With another key claim, a credential token claiming the provider's
+	// iss is verified with the provider's keys, never the credential.
+	f = build(t, env, "key_claim_name: kid\nissuers: [{issuer: \""+iss+"\"}]\nallowed_issuers: [\""+iss+"\"]")
+	run(f, keys.Sign("HS256", "iss-HS256", map[string]any{"iss": iss})).want401(t, "credential kid with the provider's iss", "")
 }
 
 func eventually(t *testing.T, what string, cond func() bool) {

@@ -19,6 +19,7 @@ const (
 	rBadJSON
 	rBadTyp
 	rBadAlg
+	rBadKid
 	rNoKeyClaim
 	rBadKeyClaim
 	rNoCredential
@@ -43,6 +44,7 @@ var reasonNames = [numReasons]string{
 	rBadJSON:      "bad_json",
 	rBadTyp:       "bad_typ",
 	rBadAlg:       "bad_alg",
+	rBadKid:       "bad_kid",
 	rNoKeyClaim:   "no_key_claim",
 	rBadKeyClaim:  "invalid_key_claim",
 	rNoCredential: "no_credentials",
@@ -94,6 +96,7 @@ func buildBodies(s *settings) *bodies {
 		rBadJSON:      "Bad token; invalid JSON",
 		rBadTyp:       "Bad token; invalid typ",
 		rBadAlg:       "Bad token; invalid alg",
+		rBadKid:       "Bad token; invalid kid",
 		rNoKeyClaim:   "No mandatory " + kc + " in claims",
 		rBadKeyClaim:  "Invalid " + kc + " in claims",
 		rNoCredential: "No credentials found for given " + kc,

@@ -105,7 +105,8 @@ func TestParseRejects(t *testing.T) {
 		tok  string
 		want error
 	}{
-		{"alg none", b64e(`{"alg":"none"}`) + "." + body + ".", ErrFormat},
+		{"alg none", b64e(`{"alg":"none"}`) + "." + body + ".", ErrUnknownAlg},
+		{"signature stripped", good[:strings.LastIndexByte(good, '.')+1], ErrFormat},
 		{"alg none signed", hdr(`{"alg":"none"}`), ErrUnknownAlg},
 		{"alg None", hdr(`{"alg":"None"}`), ErrUnknownAlg},
 		{"alg lower", hdr(`{"alg":"hs256"}`), ErrUnknownAlg},
@@ -118,7 +119,8 @@ func TestParseRejects(t *testing.T) {
 		{"b64 false", hdr(`{"alg":"HS256","b64":false}`), ErrCrit},
 		{"nested cty", hdr(`{"alg":"HS256","cty":"JWT"}`), ErrCrit},
 		{"typ JWE", hdr(`{"alg":"HS256","typ":"JOSE+JSON"}`), ErrTyp},
-		{"kid number", hdr(`{"alg":"HS256","kid":7}`), ErrHeader},
+		{"kid number", hdr(`{"alg":"HS256","kid":7}`), ErrKid},
+		{"kid null", hdr(`{"alg":"HS256","kid":null}`), ErrKid},
 		{"header not object", hdr(`["HS256"]`), ErrHeader},
 		{"header trailing", hdr(`{"alg":"HS256"}x`), ErrHeader},
 		{"header bad utf8", hdr("{\"alg\":\"HS256\",\"x\":\"\xff\"}"), ErrHeader},

@@ -15,6 +15,7 @@ var (
 	ErrTooLarge    = errors.New("jose: token too large")
 	ErrHeader      = errors.New("jose: invalid JOSE header")
 	ErrUnknownAlg  = errors.New("jose: unsupported or missing alg")
+	ErrKid         = errors.New("jose: kid is not a string")
 	ErrCrit        = errors.New("jose: unsupported critical header parameter")
 	ErrTyp         = errors.New("jose: unsupported typ")
 	ErrAlgMismatch = errors.New("jose: token alg does not match the key")
@@ -67,8 +68,10 @@ var strictB64 = base64.RawURLEncoding.Strict()
 // a JSON object without duplicate names, whose alg is a supported
 // algorithm, whose kid (if any) is a string, whose typ (if any) is JWT-like,
 // and that has no crit, b64 or cty parameter (no extension is understood
-// here, RFC 7515 §4.1.11; nested JWTs are not supported). The payload may be
-// any bytes, even empty; JWT users check it with ValidObject.
+// here, RFC 7515 §4.1.11; nested JWTs are not supported), and a non-empty
+// signature. The header is checked before the signature's presence, so an
+// unsigned `"alg":"none"` token gets ErrUnknownAlg like a signed one. The
+// payload may be any bytes, even empty; JWT users check it with ValidObject.
 //
 // Parse never allocates beyond growing buf.
 func Parse(t *Token, raw, buf []byte) ([]byte, error) {
@@ -97,9 +100,6 @@ func Parse(t *Token, raw, buf []byte) ([]byte, error) {
 		return buf, ErrFormat
 	}
 	h64, p64, s64 := raw[:dot1], raw[dot1+1:dot2], raw[dot2+1:]
-	if len(s64) == 0 {
-		return buf, ErrFormat
-	}
 	need := strictB64.DecodedLen(len(h64)) + strictB64.DecodedLen(len(p64)) + strictB64.DecodedLen(len(s64))
 	if cap(buf) < need {
 		buf = make([]byte, need)
@@ -122,7 +122,13 @@ func Parse(t *Token, raw, buf []byte) ([]byte, error) {
 	t.Header = buf[:hn:hn]
 	t.Payload = buf[hn : hn+pn : hn+pn]
 	t.Sig = buf[hn+pn : hn+pn+sn : hn+pn+sn]
-	return buf, t.parseHeader()
+	if err := t.parseHeader(); err != nil {
+		return buf, err
+	}
+	if sn == 0 {
+		return buf, ErrFormat // unsigned
+	}
+	return buf, nil
 }
 
 func (t *Token) parseHeader() error {
@@ -140,7 +146,7 @@ func (t *Token) parseHeader() error {
 			t.Alg = algFromRaw(it.Value)
 		case StringEqual(name, "kid"):
 			if it.Kind != String {
-				return ErrHeader
+				return ErrKid
 			}
 			t.Kid = it.Value
 		case StringEqual(name, "typ"):

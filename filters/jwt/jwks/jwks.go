@@ -124,9 +124,11 @@ func CheckURL(u string) error {
 
 // keyMap is one immutable generation of keys.
 type keyMap struct {
-	byKid map[string]*jose.Key
-	// noKid holds keys without a kid; a token without kid is verified only
-	// when the set has exactly one key.
+	// byKid holds the keys of each kid in set order, at most one per
+	// algorithm (RFC 7517 §4.5 lets keys of different types share a kid).
+	byKid map[string][]*jose.Key
+	// all holds every key, with or without a kid; a token without kid is
+	// verified only when the set has exactly one key.
 	all []*jose.Key
 }
 
@@ -172,17 +174,20 @@ func New(opt Options) *Set {
 		}
 	}
 	s := &Set{opt: opt, kick: make(chan struct{}, 1), ready: make(chan struct{}), jwksURI: opt.URI}
-	s.keys.Store(&keyMap{byKid: map[string]*jose.Key{}})
+	s.keys.Store(&keyMap{byKid: map[string][]*jose.Key{}})
 	return s
 }
 
 // Issuer returns the issuer the set belongs to.
 func (s *Set) Issuer() string { return s.opt.Issuer }
 
-// Key returns the key with the given kid (raw bytes, already decoded), or
-// for an empty kid the only key of the set. A miss asks for a refetch
-// (without waiting for it) and returns nil.
-func (s *Set) Key(kid []byte) *jose.Key {
+// Key returns the key with the given kid (raw bytes, already decoded)
+// that is bound to alg, else the first key with that kid (whose algorithm
+// the caller then finds wrong); for an empty kid, the only key of the set.
+// The token's alg only picks among keys sharing a kid: each key still
+// verifies its own algorithm alone. A miss asks for a refetch (without
+// waiting for it) and returns nil.
+func (s *Set) Key(kid []byte, alg jose.Alg) *jose.Key {
 	m := s.keys.Load()
 	if len(kid) == 0 {
 		if len(m.all) == 1 {
@@ -190,8 +195,13 @@ func (s *Set) Key(kid []byte) *jose.Key {
 		}
 		return nil
 	}
-	if k := m.byKid[string(kid)]; k != nil {
-		return k
+	if ks := m.byKid[string(kid)]; len(ks) > 0 {
+		for _, k := range ks[1:] {
+			if k.Alg == alg {
+				return k
+			}
+		}
+		return ks[0]
 	}
 	s.unknownKids.Add(1)
 	select {
@@ -206,7 +216,12 @@ func (s *Set) Key(kid []byte) *jose.Key {
 func (s *Set) Has(k *jose.Key) bool {
 	m := s.keys.Load()
 	if k.ID != "" {
-		return m.byKid[k.ID] == k
+		for _, o := range m.byKid[k.ID] {
+			if o == k {
+				return true
+			}
+		}
+		return false
 	}
 	return len(m.all) == 1 && m.all[0] == k
 }
@@ -373,21 +388,28 @@ func (s *Set) fetch() (time.Duration, error) {
 	if err != nil {
 		return 0, err
 	}
+	// Keys sharing a kid are kept when their algorithms differ (the token's
+	// alg picks one); of two with the same kid and algorithm the first
+	// wins and the other is skipped like an unusable key.
+	m := &keyMap{byKid: make(map[string][]*jose.Key, len(keys)), all: make([]*jose.Key, 0, len(keys))}
+next:
+	for _, k := range keys {
+		if k.ID != "" {
+			for _, o := range m.byKid[k.ID] {
+				if o.Alg == k.Alg {
+					skipped = append(skipped, fmt.Errorf("jwks: another %s key has kid %q; the first one is used", k.Alg, k.ID))
+					continue next
+				}
+			}
+			m.byKid[k.ID] = append(m.byKid[k.ID], k)
+		}
+		m.all = append(m.all, k)
+	}
 	for _, e := range skipped {
 		s.opt.Logger.Info("jwt: JWKS key skipped", "issuer", s.opt.Issuer, "reason", e)
 	}
-	if len(keys) == 0 {
+	if len(m.all) == 0 {
 		return 0, errors.New("jwks: key set has no usable key")
-	}
-	m := &keyMap{byKid: make(map[string]*jose.Key, len(keys)), all: keys}
-	for _, k := range keys {
-		if k.ID == "" {
-			continue
-		}
-		if _, dup := m.byKid[k.ID]; dup {
-			return 0, fmt.Errorf("jwks: duplicate kid %q", k.ID)
-		}
-		m.byKid[k.ID] = k
 	}
 	// Keep the old *jose.Key for unchanged keys so verified-token cache
 	// entries that point at them stay valid across refreshes. (Swaps are
@@ -395,12 +417,17 @@ func (s *Set) fetch() (time.Duration, error) {
 	s.swapMu.Lock()
 	defer s.swapMu.Unlock()
 	old := s.keys.Load()
-	for kid, k := range m.byKid {
-		if o := old.byKid[kid]; o != nil && sameKey(o, k) {
-			m.byKid[kid] = o
-			for i := range m.all {
-				if m.all[i] == k {
-					m.all[i] = o
+	for kid, ks := range m.byKid {
+		for i, k := range ks {
+			for _, o := range old.byKid[kid] {
+				if !sameKey(o, k) {
+					continue
+				}
+				ks[i] = o
+				for j := range m.all {
+					if m.all[j] == k {
+						m.all[j] = o
+					}
 				}
 			}
 		}

@@ -1,9 +1,13 @@
 package jwks
 
 import (
+	"bytes"
+	"encoding/json"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -94,7 +98,7 @@ func TestFetchAndLookup(t *testing.T) {
 		keys.JWK("EdDSA", "c", false), map[string]any{"kty": "oct", "kid": "s", "k": "c2VjcmV0", "alg": "HS256"}))
 	s := startSet(t, Options{Issuer: p.srv.URL, URI: p.srv.URL + "/jwks"})
 	for kid, alg := range map[string]jose.Alg{"a": jose.RS256, "b": jose.ES256, "c": jose.EdDSA} {
-		k := s.Key([]byte(kid))
+		k := s.Key([]byte(kid), alg)
 		if k == nil || k.Alg != alg {
 			t.Errorf("kid %s: %v", kid, k)
 		}
@@ -102,10 +106,10 @@ func TestFetchAndLookup(t *testing.T) {
 			t.Errorf("Has(%s) false", kid)
 		}
 	}
-	if s.Key([]byte("s")) != nil {
+	if s.Key([]byte("s"), jose.AlgUnknown) != nil {
 		t.Error("a symmetric key from a JWKS was accepted")
 	}
-	if s.Key(nil) != nil {
+	if s.Key(nil, jose.AlgUnknown) != nil {
 		t.Error("no-kid lookup with three keys must fail")
 	}
 	if st := s.Stats(); st.Keys != 3 || st.Fetches != 1 || st.LastSuccess.IsZero() {
@@ -113,10 +117,76 @@ func TestFetchAndLookup(t *testing.T) {
 	}
 }
 
+// TestDuplicateKid: keys sharing a kid (RFC 7517 §4.5 allows it for keys of
+// different types) do not make the refresh fail: each algorithm's key is
+// kept and found by the token's alg, a second key of the same kid and
+// algorithm is skipped (the first wins, logged), and the rest of the set
+// loads.
+func TestDuplicateKid(t *testing.T) {
+	other := jwttest.NewKeys()
+	p := newProvider(t, jwttest.JWKS(keys.JWK("RS256", "dup", true), keys.JWK("ES256", "dup", false),
+		other.JWK("RS256", "dup", true), keys.JWK("EdDSA", "new", false)))
+	var log syncBuffer
+	s := startSet(t, Options{Issuer: p.srv.URL, URI: p.srv.URL + "/jwks", Logger: slog.New(slog.NewTextHandler(&log, nil))})
+	rs, es := s.Key([]byte("dup"), jose.RS256), s.Key([]byte("dup"), jose.ES256)
+	if rs == nil || rs.Alg != jose.RS256 || !rs.Equal(mustJWK(t, keys.JWK("RS256", "dup", true))) {
+		t.Errorf("RS256 key of the duplicate kid: %v (want the first one)", rs)
+	}
+	if es == nil || es.Alg != jose.ES256 || !s.Has(rs) || !s.Has(es) {
+		t.Errorf("ES256 key of the duplicate kid: %v", es)
+	}
+	if k := s.Key([]byte("dup"), jose.PS256); k != rs {
+		t.Errorf("another alg: %v, want the first key of the kid", k)
+	}
+	if k := s.Key([]byte("new"), jose.EdDSA); k == nil || k.Alg != jose.EdDSA {
+		t.Errorf("the other key of the set: %v", k)
+	}
+	if st := s.Stats(); st.Keys != 3 || st.FetchErrors != 0 {
+		t.Errorf("stats %+v", st)
+	}
+	if got := log.String(); strings.Count(got, "skipped") != 1 || !strings.Contains(got, `kid \"dup\"`) {
+		t.Errorf("log:\n%s", got)
+	}
+}
+
+func mustJWK(t *testing.T, m map[string]any) *jose.Key {
+	t.Helper()
+	k, err := jose.ParseJWK(must(json.Marshal(m)), jose.JWKOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
+
+// syncBuffer is a bytes.Buffer the set's goroutine may log into.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
 func TestSingleKeyWithoutKid(t *testing.T) {
 	p := newProvider(t, jwttest.JWKS(keys.JWK("RS256", "", false)))
 	s := startSet(t, Options{Issuer: p.srv.URL, URI: p.srv.URL + "/jwks"})
-	k := s.Key(nil)
+	k := s.Key(nil, jose.AlgUnknown)
 	if k == nil || k.Alg != jose.RS256 || !s.Has(k) {
 		t.Fatalf("key %v", k)
 	}
@@ -129,24 +199,24 @@ func TestSingleKeyWithoutKid(t *testing.T) {
 func TestRotation(t *testing.T) {
 	p := newProvider(t, jwttest.JWKS(keys.JWK("RS256", "old", true)))
 	s := startSet(t, Options{Issuer: p.srv.URL, URI: p.srv.URL + "/jwks", UnknownKidInterval: 20 * time.Millisecond})
-	oldKey := s.Key([]byte("old"))
+	oldKey := s.Key([]byte("old"), jose.AlgUnknown)
 	p.set(func(p *provider) {
 		p.body = jwttest.JWKS(keys.JWK("RS256", "old", true), keys.JWK("ES256", "new", true))
 	})
 	start := time.Now()
-	if s.Key([]byte("new")) != nil {
+	if s.Key([]byte("new"), jose.AlgUnknown) != nil {
 		t.Fatal("new kid known before any refetch")
 	}
 	if d := time.Since(start); d > 10*time.Millisecond {
 		t.Errorf("unknown-kid lookup took %v", d)
 	}
-	eventually(t, "the new kid", func() bool { return s.Key([]byte("new")) != nil })
-	if k := s.Key([]byte("old")); k != oldKey || !s.Has(oldKey) {
+	eventually(t, "the new kid", func() bool { return s.Key([]byte("new"), jose.AlgUnknown) != nil })
+	if k := s.Key([]byte("old"), jose.AlgUnknown); k != oldKey || !s.Has(oldKey) {
 		t.Error("an unchanged key must keep its identity across refreshes")
 	}
 	// The old key is withdrawn: Has turns false after the next refetch.
 	p.set(func(p *provider) { p.body = jwttest.JWKS(keys.JWK("ES256", "new", true)) })
-	s.Key([]byte("trigger"))
+	s.Key([]byte("trigger"), jose.AlgUnknown)
 	eventually(t, "the old key to be withdrawn", func() bool { return !s.Has(oldKey) })
 }
 
@@ -161,7 +231,7 @@ func TestUnknownKidFlood(t *testing.T) {
 		go func(g int) {
 			defer wg.Done()
 			for i := 0; i < 2000; i++ {
-				if s.Key([]byte("forged-"+strconv.Itoa(g*10000+i))) != nil {
+				if s.Key([]byte("forged-"+strconv.Itoa(g*10000+i)), jose.AlgUnknown) != nil {
 					t.Error("forged kid found")
 				}
 			}
@@ -182,7 +252,7 @@ func TestUnknownKidFlood(t *testing.T) {
 	s2 := startSet(t, Options{Issuer: p2.srv.URL, URI: p2.srv.URL + "/jwks", UnknownKidInterval: interval})
 	start := time.Now()
 	for time.Since(start) < 500*time.Millisecond {
-		s2.Key([]byte("forged"))
+		s2.Key([]byte("forged"), jose.AlgUnknown)
 	}
 	elapsed := time.Since(start)
 	max := int64(elapsed/interval) + 2 // the first fetch and rounding
@@ -206,17 +276,17 @@ func TestProviderDown(t *testing.T) {
 	} {
 		p.set(broken)
 		before := s.Stats().FetchErrors
-		s.Key([]byte("other"))
+		s.Key([]byte("other"), jose.AlgUnknown)
 		eventually(t, "a failed refetch", func() bool { return s.Stats().FetchErrors > before })
-		if k := s.Key([]byte("a")); k == nil || k.Alg != jose.RS256 {
+		if k := s.Key([]byte("a"), jose.AlgUnknown); k == nil || k.Alg != jose.RS256 {
 			t.Fatalf("known key lost after a failed refetch: %v", k)
 		}
 	}
 	p.srv.Close() // connection refused
 	before := s.Stats().FetchErrors
-	s.Key([]byte("other"))
+	s.Key([]byte("other"), jose.AlgUnknown)
 	eventually(t, "a failed refetch", func() bool { return s.Stats().FetchErrors > before })
-	if s.Key([]byte("a")) == nil {
+	if s.Key([]byte("a"), jose.AlgUnknown) == nil {
 		t.Fatal("known key lost with the provider gone")
 	}
 }
@@ -227,19 +297,19 @@ func TestSlowProvider(t *testing.T) {
 	p := newProvider(t, jwttest.JWKS(keys.JWK("RS256", "a", true)))
 	s := startSet(t, Options{Issuer: p.srv.URL, URI: p.srv.URL + "/jwks", UnknownKidInterval: time.Millisecond, Timeout: 3 * time.Second})
 	p.set(func(p *provider) { p.delay = 2 * time.Second })
-	s.Key([]byte("unknown")) // starts the slow refetch
+	s.Key([]byte("unknown"), jose.AlgUnknown) // starts the slow refetch
 	eventually(t, "the slow refetch to start", func() bool { return p.jwksHits.Load() == 2 })
 	var worst time.Duration
 	for i := 0; i < 1000; i++ {
 		start := time.Now()
-		k := s.Key([]byte("a"))
+		k := s.Key([]byte("a"), jose.AlgUnknown)
 		if d := time.Since(start); d > worst {
 			worst = d
 		}
 		if k == nil {
 			t.Fatal("known key missing during a slow refetch")
 		}
-		if s.Key([]byte("unknown2")) != nil {
+		if s.Key([]byte("unknown2"), jose.AlgUnknown) != nil {
 			t.Fatal("unknown kid found")
 		}
 	}
@@ -283,7 +353,7 @@ func TestCacheControlBounds(t *testing.T) {
 func TestDiscovery(t *testing.T) {
 	p := newProvider(t, jwttest.JWKS(keys.JWK("PS256", "a", true)))
 	s := startSet(t, Options{Issuer: p.srv.URL})
-	if k := s.Key([]byte("a")); k == nil || k.Alg != jose.PS256 {
+	if k := s.Key([]byte("a"), jose.AlgUnknown); k == nil || k.Alg != jose.PS256 {
 		t.Fatalf("discovered key: %v", k)
 	}
 	// A discovery document that names another issuer is refused.
@@ -293,7 +363,7 @@ func TestDiscovery(t *testing.T) {
 	s2.Acquire()
 	defer s2.Close()
 	eventually(t, "a failed discovery", func() bool { return s2.Stats().FetchErrors > 0 })
-	if s2.Key([]byte("a")) != nil || p2.jwksHits.Load() != 0 {
+	if s2.Key([]byte("a"), jose.AlgUnknown) != nil || p2.jwksHits.Load() != 0 {
 		t.Error("keys fetched through a discovery document for another issuer")
 	}
 }
@@ -325,7 +395,7 @@ func TestLifecycle(t *testing.T) {
 	if s.Running() {
 		t.Fatal("still running without users")
 	}
-	if s.Key([]byte("a")) == nil {
+	if s.Key([]byte("a"), jose.AlgUnknown) == nil {
 		t.Fatal("keys lost when stopped")
 	}
 	s.Acquire()
