@@ -4,7 +4,9 @@
 // github.com/edgeguard/edgeguard/filters/gatewayid/verify), prints the
 // identity headers it received, and answers with the verified identity as
 // JSON. Requests that did not come through the gateway, or whose method,
-// path or identity headers were changed, get 401.
+// path or identity headers (the transformer's, and the jwt plugin's
+// X-Consumer-* ones) were changed, added or removed, get 401. The query
+// string and the body are not bound by the token.
 //
 // Usage:
 //

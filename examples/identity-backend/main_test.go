@@ -74,6 +74,22 @@ func TestExampleBackend(t *testing.T) {
 	newFastHandler(v, &out)(&ctx)
 	check(t, ctx.Response.StatusCode(), ctx.Response.Body(), out.String())
 
+	// The captured token replayed with an added X-Consumer-Username
+	// (the jwt plugin's header, which the gateway did not send): 401.
+	replay := req.Clone(req.Context())
+	replay.Header.Set("X-Consumer-Username", "admin")
+	rec = httptest.NewRecorder()
+	newHandler(v, &out).ServeHTTP(rec, replay)
+	if rec.Code != http.StatusUnauthorized {
+		t.Fatalf("added X-Consumer-Username (net/http): %d %s", rec.Code, rec.Body)
+	}
+	fr.Header.Set("X-Consumer-Username", "admin")
+	ctx.Init(&fr, &net.TCPAddr{IP: net.IPv4(10, 0, 0, 2)}, nil)
+	newFastHandler(v, &out)(&ctx)
+	if ctx.Response.StatusCode() != http.StatusUnauthorized {
+		t.Fatalf("added X-Consumer-Username (fasthttp): %d %s", ctx.Response.StatusCode(), ctx.Response.Body())
+	}
+
 	// Without the token: 401.
 	req.Header.Del(verify.DefaultHeader)
 	rec = httptest.NewRecorder()

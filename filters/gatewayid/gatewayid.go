@@ -73,11 +73,18 @@ type Config struct {
 	Claims []string `yaml:"claims"`
 	// Consumer includes the consumer (id, username, custom_id, tier) (default true).
 	Consumer *bool `yaml:"consumer"`
-	// BindHeaders includes the identity headers the transformer set, with
-	// their values, so that the verifier rejects a request where they differ
-	// (default true).
+	// BindHeaders includes the identity headers the transformer set and
+	// ConsumerHeaders, with their values, so that the verifier rejects a
+	// request where they differ (default true).
 	BindHeaders *bool `yaml:"bind_headers"`
 }
+
+// ConsumerHeaders are the identity headers the authentication plugins (jwt)
+// set for the upstream. A Signer that binds headers binds these too, after
+// the transformer's own, whether or not the request has them: a client
+// cannot add one next to a captured token. It must not be modified.
+var ConsumerHeaders = []string{"X-Consumer-ID", "X-Consumer-Custom-ID", "X-Consumer-Username",
+	"X-Credential-Identifier", "X-Anonymous-Consumer"}
 
 // FieldError is a problem with one field of Config.
 type FieldError struct {
@@ -129,7 +136,8 @@ type state struct {
 }
 
 // New builds a Signer. bind lists the headers the transformer sets from
-// identity (they are bound when BindHeaders is on). Errors are *FieldError.
+// identity (they and ConsumerHeaders are bound when BindHeaders is on).
+// Errors are *FieldError.
 func New(c Config, bind []string) (*Signer, error) {
 	s := &Signer{header: c.Header, now: time.Now}
 	if s.header == "" {
@@ -203,7 +211,7 @@ func New(c Config, bind []string) (*Signer, error) {
 	s.cons = c.Consumer == nil || *c.Consumer
 	if c.BindHeaders == nil || *c.BindHeaders {
 		done := map[string]bool{}
-		for _, h := range bind {
+		for _, h := range append(bind[:len(bind):len(bind)], ConsumerHeaders...) {
 			l := strings.ToLower(h)
 			if done[l] || strings.EqualFold(h, s.header) {
 				continue

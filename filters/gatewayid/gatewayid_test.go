@@ -92,7 +92,8 @@ func TestTokenContents(t *testing.T) {
 	got, _ := json.Marshal(decodePayload(t, tok))
 	want := `{"aud":"orders","claims":{"email":"a@example.com","roles":"admin,dev","sub":"u-42"},` +
 		`"consumer":{"id":"c-1","tier":"gold","username":"alice"},"exp":1800000030,` +
-		`"hdr":{"x-user-email":[],"x-user-id":["u-42"]},"htm":"GET","htu":"/orders/7","iat":1800000000,` +
+		`"hdr":{"x-anonymous-consumer":[],"x-consumer-custom-id":[],"x-consumer-id":[],"x-consumer-username":[],` +
+		`"x-credential-identifier":[],"x-user-email":[],"x-user-id":["u-42"]},"htm":"GET","htu":"/orders/7","iat":1800000000,` +
 		`"iss":"edgeguard","jti":"test-request-id"}`
 	if string(got) != want {
 		t.Errorf("payload\n got %s\nwant %s", got, want)

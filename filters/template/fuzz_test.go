@@ -27,6 +27,9 @@ func FuzzCompile(f *testing.F) {
 			return
 		}
 		out, _ := tpl.AppendRender(nil, &r.Ctx)
+		if seg, st := tpl.AppendChecked(nil, &r.Ctx, PathSegment); st == OK && !tpl.HasVars() && !bytes.Equal(seg, out) {
+			t.Fatalf("literal %q: checked %q, rendered %q", src, seg, out)
+		}
 		if !tpl.HasVars() {
 			want := strings.ReplaceAll(src, "$$(", "$(")
 			if !strings.Contains(src, "$$(") && !bytes.Equal(out, []byte(src)) {

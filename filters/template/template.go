@@ -40,6 +40,11 @@
 // whether an incomplete value is used (an access-log field) or dropped (an
 // identity header). Rendering does not allocate beyond growing dst.
 //
+// AppendChecked renders for values that leave the gateway as identity: it
+// tells a missing value from an unsafe one (ValidValue, claims that cannot
+// be written unambiguously) and can percent-encode each value as one URI
+// path segment.
+//
 // A Template is immutable after Compile and safe for concurrent use.
 package template
 

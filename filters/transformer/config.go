@@ -121,8 +121,10 @@ func compile(cfg confnode.Node, c *Config) *Transformer {
 			n.Errorf("%s: %v", Name, err)
 		case !strings.HasPrefix(c.Replace.URI, "/"):
 			n.Errorf("%s: must start with \"/\"", Name)
-		case hasCTL(c.Replace.URI):
-			n.Errorf("%s: contains control characters", Name)
+		case !template.ValidValue([]byte(c.Replace.URI)):
+			n.Errorf("%s: contains control characters (C0, C1, U+2028, U+2029, bidi controls) or invalid UTF-8", Name)
+		case hasDotSegment([]byte(c.Replace.URI)):
+			n.Errorf("%s: must not contain \".\" or \"..\" segments", Name)
 		default:
 			t.uri = tpl
 		}
@@ -325,12 +327,14 @@ func valueOps(n confnode.Node, list []string, header bool, owned *ownedSet) []va
 			en.Errorf("%s: %v", Name, err)
 			continue
 		}
+		// The literal text is checked here, the variables' values per
+		// request (template.AppendChecked).
+		if !template.ValidValue([]byte(value)) {
+			en.Errorf("%s: value of %s contains control characters (C0, C1, U+2028, U+2029, bidi controls) or invalid UTF-8", Name, name)
+			continue
+		}
 		op := valueOp{name: name, tpl: tpl}
 		if lit, ok := tpl.Literal(); ok {
-			if hasCTL(string(lit)) || !utf8.Valid(lit) {
-				en.Errorf("%s: value of %s contains control characters or invalid UTF-8", Name, name)
-				continue
-			}
 			op.lit = lit
 			op.isLit = true
 		}

@@ -65,7 +65,8 @@ func TestGatewayIdentity(t *testing.T) {
 		t.Fatal(err)
 	}
 	if id.Subject() != "u-42" || id.Claim("roles") != "admin,dev" || id.Consumer.Username != "alice" ||
-		len(id.Headers) != 3 || len(id.Headers["x-user-email"]) != 0 || id.Headers["x-user-roles"][0] != "admin,dev" {
+		len(id.Headers) != 3+5 || // and the jwt plugin's 5 X-Consumer-* headers
+		len(id.Headers["x-user-email"]) != 0 || id.Headers["x-user-roles"][0] != "admin,dev" {
 		t.Fatalf("identity %+v", id)
 	}
 	// A backend receiving the client's spoofed email header alongside the

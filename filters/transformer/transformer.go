@@ -7,12 +7,19 @@
 // append belongs to the gateway: a copy the client sent is always removed
 // before the gateway sets its own, even when the template's variable is
 // absent (the header is then not sent at all). A client can therefore never
-// send its own X-User-ID. Rendered values with control characters (CR, LF,
-// HTAB, ...) or invalid UTF-8 are never forwarded: the header is dropped and
-// counted. Host and the framing and hop-by-hop headers cannot be changed.
+// send its own X-User-ID. Values are rendered with template.AppendChecked:
+// one with control characters (C0, C1, U+2028/U+2029, bidi controls),
+// invalid UTF-8 or U+FFFD, or a claim that cannot be written unambiguously,
+// is never forwarded (the header or argument is dropped and counted), and in
+// replace.uri each value is percent-encoded as one path segment ("." and
+// ".." answer 500). Host and the framing and hop-by-hop headers cannot be
+// changed.
 //
 // The optional gateway_identity block adds a signed X-Gateway-Identity token
 // (package gatewayid) that backends verify with package gatewayid/verify.
+// Without a consumer or credential, client copies of the headers the jwt
+// plugin sets (gatewayid.ConsumerHeaders) are removed first, as the token
+// binds them.
 //
 // A Transformer is immutable after load and safe for concurrent use; Access
 // does not allocate.
@@ -22,7 +29,6 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
-	"unicode/utf8"
 
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/valyala/fasthttp"
@@ -109,20 +115,33 @@ func (t *Transformer) Signer() *gatewayid.Signer { return t.id }
 // string (each remove, rename, replace, add, append), then adds the gateway
 // identity token. It answers 500 only when replace.uri cannot be rendered.
 func (t *Transformer) Access(c *filters.Ctx) filters.Verdict {
-	req := &c.RC.Request
+	h := &c.RC.Request.Header
+	if t.id != nil && c.Consumer == nil && c.Credential == "" {
+		// No authentication plugin set these (jwt removes client copies
+		// and sets its own only with a consumer or a credential): what is
+		// there came from the client, and the token would vouch for it.
+		// Before the header ops, which may set them.
+		consumerHeaders.Del(h, 0)
+	}
 	buf := c.Scratch[:0]
 	if t.uri != nil {
-		var ok bool
-		buf, ok = t.uri.AppendRender(buf, c)
-		if !ok || len(buf) == 0 || buf[0] != '/' || hasCTLBytes(buf) {
+		var st template.Status
+		buf, st = t.uri.AppendChecked(buf, c, template.PathSegment)
+		if st == template.OK && hasDotSegment(buf) {
+			st = template.Invalid // a value next to a literal dot: "/x/.$(v)" with v "."
+		}
+		if st != template.OK {
 			t.mURI.Inc()
 			c.Scratch = buf[:0]
+			if st == template.Invalid {
+				return c.Reject(500, "transform_invalid_value", uriInvalidMsg)
+			}
 			return c.Reject(500, "transform_failed", "An unexpected error occurred")
 		}
 		c.URI().SetPathBytes(buf)
 	}
 	if t.method != nil {
-		req.Header.SetMethodBytes(t.method)
+		h.SetMethodBytes(t.method)
 	}
 	if !t.hdr.empty() {
 		c.CookieEdited = c.CookieEdited || t.hdr.cookie
@@ -134,13 +153,13 @@ func (t *Transformer) Access(c *filters.Ctx) filters.Verdict {
 	if t.uri != nil || !t.qs.empty() {
 		// Keep the header's request line in step with the edited URI for
 		// a proxy that forwards either.
-		req.Header.SetRequestURIBytes(c.URI().RequestURI())
+		h.SetRequestURIBytes(c.URI().RequestURI())
 	}
 	if t.id != nil {
 		name := t.id.HeaderName()
-		req.Header.Del(name)
+		h.Del(name)
 		buf = t.id.AppendToken(buf[:0], c)
-		req.Header.SetBytesV(name, buf)
+		h.SetBytesV(name, buf)
 		t.mSigned.Inc()
 	}
 	c.Scratch = buf[:0]
@@ -297,14 +316,20 @@ func renameArgs(a *fasthttp.Args, r *rename, buf []byte) []byte {
 }
 
 // render returns the value of op for c (in buf, or the literal). ok is false,
-// and the drop counted, when a variable is missing or the value is unsafe.
+// and the drop counted, when a variable is missing or a value is unsafe
+// (template.AppendChecked; literal text was checked at load).
 func (t *Transformer) render(buf []byte, op *valueOp, c *filters.Ctx, header bool) (_, v []byte, ok bool) {
 	if op.isLit {
 		return buf, op.lit, true
 	}
-	buf, ok = op.tpl.AppendRender(buf[:0], c)
-	if !ok {
+	var st template.Status
+	buf, st = op.tpl.AppendChecked(buf[:0], c, template.Raw)
+	switch st {
+	case template.Missing:
 		t.mMissing.Inc()
+		return buf, nil, false
+	case template.Invalid:
+		t.mInvalid.Inc()
 		return buf, nil, false
 	}
 	v = buf
@@ -314,10 +339,6 @@ func (t *Transformer) render(buf []byte, op *valueOp, c *filters.Ctx, header boo
 			t.mMissing.Inc()
 			return buf, nil, false
 		}
-	}
-	if hasCTLBytes(v) || !utf8.Valid(v) {
-		t.mInvalid.Inc()
-		return buf, nil, false
 	}
 	return buf, v, true
 }
@@ -332,9 +353,22 @@ func trimOWS(b []byte) []byte {
 	return b
 }
 
-func hasCTLBytes(b []byte) bool {
-	for _, c := range b {
-		if c < 0x20 || c == 0x7f {
+// consumerHeaders are gatewayid.ConsumerHeaders, which a signed token binds.
+var consumerHeaders = filters.NewHeaderNames(gatewayid.ConsumerHeaders...)
+
+// uriInvalidMsg is the 500 message when a value cannot be a path segment.
+const uriInvalidMsg = "An unexpected error occurred: cannot build the upstream path from an invalid value"
+
+// hasDotSegment reports whether path has a "." or ".." segment.
+func hasDotSegment(path []byte) bool {
+	for len(path) > 0 {
+		seg := path
+		if i := bytes.IndexByte(path, '/'); i >= 0 {
+			seg, path = path[:i], path[i+1:]
+		} else {
+			path = nil
+		}
+		if string(seg) == "." || string(seg) == ".." {
 			return true
 		}
 	}

@@ -8,8 +8,10 @@
 // headers the gateway set) to the request's method, path and time. A backend
 // that verifies it no longer trusts headers because of the peer's IP address:
 // a request that did not come through the gateway, or whose method, path or
-// identity headers were changed, or that replays another request's token, is
-// rejected.
+// identity headers were changed, or that replays another request's token with
+// another method, path or identity headers, is rejected. The query string,
+// the body and other headers are not bound: within its lifetime a token
+// replays on a request that differs only there, unless RejectReplays is set.
 //
 // Use Verifier.Middleware for net/http and Verifier.FastHTTP for fasthttp;
 // both answer 401 with a JSON body when the check fails and otherwise expose
@@ -26,7 +28,10 @@
 //	claims          {name: value} of the configured JWT claims (strings;
 //	                arrays comma-joined as in the identity headers)
 //	hdr             {lower-case header name: [values]} of every header the
-//	                gateway set from identity; [] means the gateway sent none
+//	                gateway set from identity (the transformer's and the jwt
+//	                plugin's X-Consumer-ID, X-Consumer-Custom-ID,
+//	                X-Consumer-Username, X-Credential-Identifier,
+//	                X-Anonymous-Consumer); [] means the gateway sent none
 //
 // The JOSE header carries typ "gateway-identity+jwt", so no other JWT signed
 // by the same key can be passed off as one (RFC 8725 section 3.11).

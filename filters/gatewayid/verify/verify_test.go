@@ -272,11 +272,14 @@ func TestNetHTTPMiddleware(t *testing.T) {
 	noTok.Del(verify.DefaultHeader)
 	twoTok := good.header()
 	twoTok.Add(verify.DefaultHeader, good.token)
+	addCons := good.header()
+	addCons.Set("X-Consumer-Username", "admin")
 	for name, rec := range map[string]*httptest.ResponseRecorder{
-		"missing":      do("GET", "/orders/7", noTok),
-		"two tokens":   do("GET", "/orders/7", twoTok),
-		"wrong path":   do("GET", "/orders/8", good.header()),
-		"wrong method": do("POST", "/orders/7", good.header()),
+		"missing":                   do("GET", "/orders/7", noTok),
+		"two tokens":                do("GET", "/orders/7", twoTok),
+		"added X-Consumer-Username": do("GET", "/orders/7", addCons),
+		"wrong path":                do("GET", "/orders/8", good.header()),
+		"wrong method":              do("POST", "/orders/7", good.header()),
 	} {
 		if rec.Code != 401 || rec.Body.String() != `{"message":"invalid gateway identity"}` {
 			t.Errorf("%s: %d %s", name, rec.Code, rec.Body)
@@ -322,14 +325,54 @@ func TestFastHTTPMiddleware(t *testing.T) {
 	noTok.Del(verify.DefaultHeader)
 	spoof := good.header()
 	spoof.Set("X-User-ID", "admin")
+	addCons := good.header()
+	addCons.Set("X-Consumer-ID", "c-admin")
 	for name, ctx := range map[string]*fasthttp.RequestCtx{
-		"missing":        run("PUT", "/orders/7", noTok),
-		"wrong method":   run("GET", "/orders/7", good.header()),
-		"wrong path":     run("PUT", "/orders/8", good.header()),
-		"spoofed header": run("PUT", "/orders/7", spoof),
+		"added X-Consumer-ID": run("PUT", "/orders/7", addCons),
+		"missing":             run("PUT", "/orders/7", noTok),
+		"wrong method":        run("GET", "/orders/7", good.header()),
+		"wrong path":          run("PUT", "/orders/8", good.header()),
+		"spoofed header":      run("PUT", "/orders/7", spoof),
 	} {
 		if ctx.Response.StatusCode() != 401 || string(ctx.Response.Body()) != `{"message":"invalid gateway identity"}` {
 			t.Errorf("%s: %d %s", name, ctx.Response.StatusCode(), ctx.Response.Body())
 		}
+	}
+}
+
+// TestConsumerHeadersBound: the X-Consumer-* headers the jwt plugin sets are
+// bound like the transformer's own, present or not.
+func TestConsumerHeadersBound(t *testing.T) {
+	hs := hsSigner(t)
+	v := verifier(t, verify.Config{Secrets: [][]byte{[]byte(secret)}, Audience: "orders"})
+	r := filtertest.NewRequest("GET", "/orders/7", "203.0.113.7")
+	r.Ctx.Claims = fakeClaims{"sub": "alice"}
+	r.Ctx.Consumer = &filters.Consumer{ID: "c-1", Username: "alice"}
+	r.RC.Request.Header.Set("X-User-ID", "alice")
+	r.RC.Request.Header.Set("X-Consumer-ID", "c-1")
+	r.RC.Request.Header.Set("X-Consumer-Username", "alice")
+	tok := hs.AppendToken(nil, &r.Ctx)
+	h := http.Header{"X-User-Id": {"alice"}, "X-Consumer-Id": {"c-1"}, "X-Consumer-Username": {"alice"}}
+	id, err := v.Verify(tok, "GET", "/orders/7", h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"X-Consumer-ID", "X-Consumer-Custom-ID", "X-Consumer-Username", "X-Credential-Identifier", "X-Anonymous-Consumer"} {
+		if _, ok := id.Headers[strings.ToLower(name)]; !ok {
+			t.Errorf("%s not bound: %v", name, id.Headers)
+		}
+	}
+	for name, val := range map[string]string{"X-Consumer-Username": "admin", "X-Consumer-ID": "c-0",
+		"X-Consumer-Custom-ID": "root", "X-Credential-Identifier": "k", "X-Anonymous-Consumer": "true"} {
+		h2 := h.Clone()
+		h2.Set(name, val)
+		if _, err := v.Verify(tok, "GET", "/orders/7", h2); !errors.Is(err, verify.ErrHeaders) {
+			t.Errorf("%s: %s accepted: %v", name, val, err)
+		}
+	}
+	h2 := h.Clone()
+	h2.Del("X-Consumer-Username")
+	if _, err := v.Verify(tok, "GET", "/orders/7", h2); !errors.Is(err, verify.ErrHeaders) {
+		t.Errorf("removed X-Consumer-Username accepted: %v", err)
 	}
 }
