@@ -430,3 +430,46 @@ plugins:
 		}
 	}
 }
+
+// TestClaimValuesInHeaders: a claim goes into an identity header only when
+// it reads one way: with an array element holding a comma (which would add
+// a role) or an object the header is not sent, a plain array is
+// comma-joined; a claim in a URI path is one percent-encoded segment (a
+// dot segment: 500).
+func TestClaimValuesInHeaders(t *testing.T) {
+	keys := jwttest.NewKeys()
+	secret := base64.StdEncoding.EncodeToString(keys.Secret)
+	b := startBackend(t, "api")
+	g := startGateway(t, `
+consumers:
+  - {username: co, jwt_secrets: [{key: co, secret: "`+secret+`"}]}
+services: [{name: api, targets: ["@B1@"]}]
+routes:
+  - {name: h, paths: ["/h"], service: api, plugins: [auth, roles]}
+  - {name: u, paths: ["/u"], service: api, plugins: [auth, path]}
+plugins:
+  - {name: auth, plugin: jwt, config: {secret_is_base64: true}}
+  - {name: roles, plugin: request-transformer, config: {add: {headers: ["X-User-Roles:$(jwt.roles)"]}}}
+  - {name: path, plugin: request-transformer, config: {replace: {uri: "/users/$(jwt.sub)/orders"}}}
+`, b)
+	tok := func(claims map[string]any) map[string]string {
+		claims["iss"], claims["exp"] = "co", time.Now().Add(time.Hour).Unix()
+		return map[string]string{"Authorization": "Bearer " + keys.Sign("HS256", "", claims)}
+	}
+	if r := do(t, "GET", g.url+"/h", tok(map[string]any{"sub": "a", "roles": []string{"reader", "writer"}}), nil); r.echo(t).Headers["X-User-Roles"] != "reader,writer" {
+		t.Errorf("plain array: %v", r.echo(t).Headers)
+	}
+	// Not sent at all, like a missing claim: the backend sees no roles.
+	for name, roles := range map[string]any{"comma in an element": []string{"reader,admin", "x"}, "object": map[string]string{"a": "b"}} {
+		r := do(t, "GET", g.url+"/h", tok(map[string]any{"sub": "a", "roles": roles}), nil)
+		if _, sent := r.echo(t).Headers["X-User-Roles"]; r.status != 200 || sent {
+			t.Errorf("%s: %d %v", name, r.status, r.echo(t).Headers)
+		}
+	}
+	if e := do(t, "GET", g.url+"/u", tok(map[string]any{"sub": "../admin x?y#z"}), nil).echo(t); e.URI != "/users/..%2Fadmin%20x%3Fy%23z/orders" {
+		t.Errorf("claim in the path: %q", e.URI)
+	}
+	if r := do(t, "GET", g.url+"/u", tok(map[string]any{"sub": ".."}), nil); r.status != 500 {
+		t.Errorf("dot segment claim: %d", r.status)
+	}
+}

@@ -53,6 +53,12 @@ func (e *entry) AppendClaim(dst []byte, path string) ([]byte, bool) {
 	return jose.AppendText(dst, v, k), true
 }
 
+// ClaimJSON returns the raw JSON value of the claim at path and its kind
+// (Invalid or Null when absent), so that templates can tell an array
+// ["a,b","c"] from ["a","b","c"], which AppendClaim renders alike
+// (template.TypedClaims).
+func (e *entry) ClaimJSON(path string) ([]byte, jose.Kind) { return e.lookup(path) }
+
 var _ filters.Claims = (*entry)(nil)
 
 // lookup is jose.Lookup(e.claims, path), through the member index when
