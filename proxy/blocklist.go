@@ -122,8 +122,8 @@ func (g *Gateway) registerBlocklistAdmin() {
 		}
 		var ttl time.Duration
 		if req.TTL != "" {
-			if ttl, err = time.ParseDuration(req.TTL); err != nil || ttl <= 0 {
-				adminError(rc, fasthttp.StatusBadRequest, "ttl: want a positive duration such as 30m or 1h (omit it for a block without expiry)")
+			if ttl, err = blocklist.ParseTTL(req.TTL); err != nil {
+				adminError(rc, fasthttp.StatusBadRequest, err.Error())
 				return
 			}
 		}

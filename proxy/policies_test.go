@@ -56,8 +56,18 @@ func TestBlocklistAdminAndPersistence(t *testing.T) {
 		t.Fatalf("before block: %d", r.status)
 	}
 	// Bad requests get clear errors.
-	for _, body := range []string{`{"ip":"nope"}`, `{"ip":"10.0.0.1/33"}`, `{"ip":"127.0.0.2","ttl":"-1s"}`, `{"ip":"127.0.0.2","bogus":1}`, `not json`} {
-		if r := do(t, "POST", g.admin+"/blocklist", nil, strings.NewReader(body)); r.status != 400 || !strings.Contains(string(r.body), "message") {
+	for body, want := range map[string]string{
+		`{"ip":"nope"}`:                       "message",
+		`{"ip":"10.0.0.1/33"}`:                "message",
+		`{"ip":"127.0.0.2","ttl":"-1s"}`:      "message",
+		`{"ip":"127.0.0.2","ttl":"9999999h"}`: "too large",
+		`{"ip":"127.0.0.2","ttl":"1ns"}`:      "too short",
+		`{"ip":"::ffff:127.0.0.0/8"}`:         "IPv4 form",
+		`{"ip":"127.0.0.111/24"}`:             "host bits",
+		`{"ip":"127.0.0.2","bogus":1}`:        "message",
+		`not json`:                            "message",
+	} {
+		if r := do(t, "POST", g.admin+"/blocklist", nil, strings.NewReader(body)); r.status != 400 || !strings.Contains(string(r.body), want) {
 			t.Errorf("POST %s: %d %s", body, r.status, r.body)
 		}
 	}

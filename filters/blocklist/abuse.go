@@ -124,8 +124,10 @@ func (c *AbuseConfig) Validate(n confnode.Node) bool {
 	if c.Window < time.Second {
 		n.FieldErrorf("window", "must be at least 1s (a duration such as 1m)")
 	}
-	if c.BlockTTL < time.Second {
-		n.FieldErrorf("block_ttl", "must be at least 1s (a duration such as 1h)")
+	if c.BlockTTL < MinTTL {
+		n.FieldErrorf("block_ttl", "must be at least %s (a duration such as 1h)", MinTTL)
+	} else if c.BlockTTL > MaxTTL {
+		n.FieldErrorf("block_ttl", "must be at most %s (100 years)", fmtHours(MaxTTL))
 	}
 	if c.MaxTracked < 1 {
 		n.FieldErrorf("max_tracked", "must be > 0")

@@ -222,7 +222,10 @@ func TestAbuseConfigErrors(t *testing.T) {
 		{"abuse: {enabled: true, threshold: -1}\n", "edgeguard.yaml:1:35: abuse.threshold: must be > 0"},
 		{"abuse: {enabled: true, window: 10ms}\n", "abuse.window: must be at least 1s"},
 		{"abuse: {enabled: true, window: 60}\n", "abuse.window: a duration needs a unit, such as 60ms or 60s (got 60)"},
-		{"abuse: {enabled: true, block_ttl: 0s}\n", ""}, // 0 means default
+		{"abuse: {enabled: true, block_ttl: 0s}\n", ""},                                                          // 0 means default
+		{"abuse: {enabled: true, block_ttl: 900000h}\n", "abuse.block_ttl: must be at most 876000h (100 years)"}, // Add would refuse every block
+		{"abuse:\n  exempt: [\"::ffff:10.0.0.0/8\"]\n", "abuse.exempt[0]: invalid IP address or CIDR \"::ffff:10.0.0.0/8\": an IPv4-mapped prefix needs a length of at least /96"},
+		{"abuse:\n  exempt: [10.1.2.3/8]\n", "abuse.exempt[0]: invalid IP address or CIDR \"10.1.2.3/8\": host bits are set: write 10.0.0.0/8"},
 		{"abuse:\n  enabled: true\n  weights:\n    \"401\": 10\n    40x: 5\n", "edgeguard.yaml:5:10: abuse.weights.40x: unknown event \"40x\": use an HTTP status"},
 		{"abuse:\n  weights:\n    700: 5\n", "abuse.weights.700: status 700 out of range"},
 		{"abuse:\n  weights:\n    jwt: -5\n", "abuse.weights.jwt: weight must be >= 0"},

@@ -278,16 +278,18 @@ func (l *List) Access(c *filters.Ctx) filters.Verdict {
 	return v
 }
 
-// Add blocks prefix for ttl (0: until removed), replacing an entry for the
-// same prefix. The change is visible to Contains when Add returns; it is
+// Add blocks prefix for ttl (0: until removed; otherwise from MinTTL to
+// MaxTTL), replacing an entry for the same prefix. The change is visible to Contains when Add returns; it is
 // written to the file by Run (or Flush). A single address may be given as
 // a /32 or /128 prefix; the prefix is made canonical first.
 func (l *List) Add(prefix netip.Prefix, ttl time.Duration, reason, source string) (Entry, error) {
 	if !prefix.IsValid() {
 		return Entry{}, errors.New("blocklist: invalid prefix")
 	}
-	if ttl < 0 {
-		return Entry{}, errors.New("blocklist: ttl must not be negative")
+	if ttl != 0 {
+		if err := checkTTL(ttl); err != nil {
+			return Entry{}, fmt.Errorf("blocklist: ttl %s %w", ttl, err)
+		}
 	}
 	if len(reason) > MaxTextLen || len(source) > MaxTextLen {
 		return Entry{}, fmt.Errorf("blocklist: reason and source must be at most %d bytes", MaxTextLen)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"math"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -116,8 +117,16 @@ func TestAddErrors(t *testing.T) {
 	if _, err := l.Add(netip.Prefix{}, time.Hour, "", ""); err == nil {
 		t.Error("invalid prefix accepted")
 	}
-	if _, err := l.Add(pfx("10.0.0.1/32"), -time.Second, "", ""); err == nil {
-		t.Error("negative ttl accepted")
+	for ttl, want := range map[time.Duration]string{
+		-time.Second:                   "blocklist: ttl -1s is negative",
+		time.Nanosecond:                "blocklist: ttl 1ns is too short: at least 1s",
+		999 * time.Millisecond:         "blocklist: ttl 999ms is too short: at least 1s",
+		blocklist.MaxTTL + time.Second: "blocklist: ttl 876000h0m1s is too large: at most 876000h (100 years)",
+		time.Duration(math.MaxInt64):   "is too large: at most 876000h",
+	} {
+		if e, err := l.Add(pfx("10.0.0.1/32"), ttl, "", ""); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("ttl %v: %+v, %v; want an error %q", ttl, e, err, want)
+		}
 	}
 	if _, err := l.Add(pfx("10.0.0.1/32"), time.Hour, strings.Repeat("x", 2000), ""); err == nil {
 		t.Error("huge reason accepted")
@@ -357,7 +366,11 @@ func TestRunPersistsAndSweeps(t *testing.T) {
 	go func() { l.Run(ctx); close(done) }()
 	defer func() { cancel(); <-done }()
 
-	mustAdd(t, l, "203.0.113.7/32", 150*time.Millisecond, "short", "")
+	// Add takes at least MinTTL; Put (as from another node) any expiry.
+	now := time.Now()
+	if _, ok, err := l.Put(blocklist.Entry{Prefix: pfx("203.0.113.7/32"), Reason: "short", CreatedAt: now, ExpiresAt: now.Add(150 * time.Millisecond)}); !ok || err != nil {
+		t.Fatal(ok, err)
+	}
 	mustAdd(t, l, "203.0.113.8/32", time.Hour, "long", "")
 	path := filepath.Join(dir, blocklist.FileName)
 	waitFor(t, func() bool {
@@ -473,4 +486,34 @@ func TestConcurrent(t *testing.T) {
 	}
 	close(stop)
 	wg.Wait()
+}
+
+// TestParseTTL: the admin API's ttl, with an error that says what is wrong.
+func TestParseTTL(t *testing.T) {
+	for s, want := range map[string]time.Duration{
+		"": 0, "1s": time.Second, "30m": 30 * time.Minute, "1h30m": 90 * time.Minute,
+		"876000h": blocklist.MaxTTL, "1.5s": 1500 * time.Millisecond,
+	} {
+		if d, err := blocklist.ParseTTL(s); err != nil || d != want {
+			t.Errorf("ParseTTL(%q) = %v, %v; want %v", s, d, err, want)
+		}
+	}
+	for s, want := range map[string]string{
+		// too large, also beyond what time.Duration holds
+		"9999999h":  `ttl "9999999h" is too large: at most 876000h (100 years); omit ttl for a block without expiry`,
+		"876001h":   `ttl "876001h" is too large: at most 876000h (100 years)`,
+		"1e10h":     `ttl "1e10h" is not a duration`,
+		"1ns":       `ttl "1ns" is too short: at least 1s`,
+		"999ms":     `ttl "999ms" is too short: at least 1s`,
+		"0s":        `ttl "0s" is not positive`,
+		"-1s":       `ttl "-1s" is not positive`,
+		"-9999999h": `ttl "-9999999h" is not positive`,
+		"1 h":       `ttl "1 h" is not a duration: want one such as 30m or 1h`,
+		"tomorrow":  `ttl "tomorrow" is not a duration`,
+		"10":        `ttl "10" is not a duration`,
+	} {
+		if d, err := blocklist.ParseTTL(s); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("ParseTTL(%q) = %v, %v; want an error %q", s, d, err, want)
+		}
+	}
 }

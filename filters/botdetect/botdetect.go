@@ -29,6 +29,7 @@ import (
 	"bytes"
 	"fmt"
 	"net/netip"
+	"regexp/syntax"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
@@ -115,9 +116,38 @@ func New(n confnode.Node, env *filters.Env) (filters.Filter, error) {
 				env.Logger.Warn(fmt.Sprintf("%s:%d: %s: bot-detection: pattern %q has no literal text and is run on every request",
 					at.File, at.Line(), at.Path, l.pats[i]))
 			}
+			if s.maxUA > 0 {
+				continue
+			}
+			for i, p := range l.pats {
+				if size := progSize(p); size > largeProg {
+					at := n.Field(l.field).Index(i)
+					env.Logger.Warn(fmt.Sprintf("%s:%d: %s: bot-detection: pattern %q compiles to %d instructions: matching a long User-Agent costs up to that many steps per byte (milliseconds for 16 KiB); simplify it or set max_user_agent_length",
+						at.File, at.Line(), at.Path, p, size))
+				}
+			}
 		}
 	}
 	return f, nil
+}
+
+// largeProg is the program size above which New warns about a pattern:
+// Go's regexp matches in time linear in the input, times up to the size
+// of the program when it runs as an NFA (long inputs).
+const largeProg = 1000
+
+// progSize is the number of instructions pattern compiles to (0 if it
+// does not parse; the matcher reports that).
+func progSize(pattern string) int {
+	re, err := syntax.Parse(pattern, syntax.Perl)
+	if err != nil {
+		return 0
+	}
+	prog, err := syntax.Compile(re.Simplify())
+	if err != nil {
+		return 0
+	}
+	return len(prog.Inst)
 }
 
 func build(s settings, env *filters.Env) (*Filter, error) {
@@ -190,9 +220,12 @@ func (f *Filter) Access(c *filters.Ctx) filters.Verdict {
 	if countUserAgents(h.RawHeaders()) > 1 {
 		return f.reject(c, 400, 0, msgMultipleUA)
 	}
+	// The whole UA is matched (Kong): a cut would let padding hide a
+	// denied name and make `$` match at the cut. Over the optional limit,
+	// fail closed.
 	ua := bytes.TrimSpace(h.UserAgent())
-	if len(ua) > f.s.maxUA {
-		ua = ua[:f.s.maxUA]
+	if f.s.maxUA > 0 && len(ua) > f.s.maxUA {
+		return f.reject(c, 403, 1, msgForbidden)
 	}
 
 	sig := false

@@ -257,6 +257,47 @@ func TestClientCannotSetBotScore(t *testing.T) {
 	}
 }
 
+// TestWholeUserAgent: the whole UA is matched, as in Kong, so padding in
+// front cannot hide a denied name, and `$` matches only at the real end.
+func TestWholeUserAgent(t *testing.T) {
+	pad := strings.Repeat("X", 1030)
+	for _, cache := range []string{"", "ua_cache: 0\n"} {
+		f := build(t, "deny: [curl, '(a+)+$']\n"+cache)
+		cases := []struct {
+			ua   string
+			want int
+		}{
+			{pad + " curl/8.0", 403},                    // deny list
+			{pad + " sqlmap/1.0", 403},                  // built-in scanners
+			{strings.Repeat("a", 1024) + "!", 0},        // `$` is the end of the UA, not of a cut
+			{strings.Repeat("a", 1030), 403},            // and does match there
+			{strings.Repeat("X", 16000) + " curl", 403}, // up to the server's header limit
+			{pad + " Firefox/126.0", 0},
+		}
+		for _, c := range cases {
+			r := req(c.ua)
+			if got := status(r, r.Run(f)); got != c.want {
+				t.Errorf("%q %d-byte UA ending %q: status %d, want %d", cache, len(c.ua), c.ua[len(c.ua)-12:], got, c.want)
+			}
+		}
+	}
+}
+
+// TestMaxUserAgentLength: a UA over the optional limit fails closed: it
+// earns no allow match and is rejected like a deny match.
+func TestMaxUserAgentLength(t *testing.T) {
+	f := build(t, "allow: ['^Good']\nmax_user_agent_length: 64\n")
+	at := "Good" + strings.Repeat("x", 60)
+	for ua, want := range map[string]int{at: 0, at + "x": 403, "Good sqlmap/1.0": 0, "sqlmap/1.0": 403} {
+		r := req(ua)
+		if got := status(r, r.Run(f)); got != want {
+			t.Errorf("%d-byte UA: status %d, want %d", len(ua), got, want)
+		} else if want == 403 && len(ua) > 64 && (r.Ctx.RejectReason != "bot_denied" || !bytes.Contains(r.RC.Response.Body(), []byte("Forbidden"))) {
+			t.Errorf("over the limit: reason %q body %s", r.Ctx.RejectReason, r.RC.Response.Body())
+		}
+	}
+}
+
 func TestConfigErrors(t *testing.T) {
 	cases := []struct{ yaml, want string }{
 		{"deny:\n  - curl\n  - \"(?<!x)bot\"\n", "test.yaml:3:5: config.deny[1]: invalid regular expression \"(?<!x)bot\""},
@@ -270,7 +311,7 @@ func TestConfigErrors(t *testing.T) {
 		{"verify_good_bots:\n  bots:\n    - name: x\n      user_agent: \"(\"\n", "config.verify_good_bots.bots[0].user_agent"},
 		{"verify_good_bots:\n  bots:\n    - {name: x, user_agent: x}\n", "config.verify_good_bots.bots[0].domains: needs at least one domain"},
 		{"allow: [a]\nwhitelist: [b]\n", "config.whitelist: cannot be combined with allow"},
-		{"max_user_agent_length: 10\n", "config.max_user_agent_length: must be between 64 and 65536"},
+		{"max_user_agent_length: 10\n", "config.max_user_agent_length: must be 0 (no limit) or between 64 and 65536"},
 		{"ua_cache: -1\n", "config.ua_cache: must be between 0 (off) and 1048576"},
 		{"denny: [curl]\n", "config.denny: unknown field (did you mean \"deny\"?)"},
 	}
@@ -299,6 +340,23 @@ func TestDeprecatedNamesAndWarnings(t *testing.T) {
 	for _, w := range []string{`\"whitelist\" is deprecated`, `use \"deny\"`, `test.yaml:2: config.blacklist[1]: bot-detection: pattern \"^\\\\w+\\\\d$\" has no literal text`} {
 		if !strings.Contains(logs.String(), w) {
 			t.Errorf("logs %q lack %q", logs.String(), w)
+		}
+	}
+}
+
+// TestLargePatternWarning: a pattern whose program makes long UAs costly
+// is named at load, unless max_user_agent_length bounds the UA.
+func TestLargePatternWarning(t *testing.T) {
+	for cfg, warn := range map[string]bool{"": true, "max_user_agent_length: 1024\n": false} {
+		env := filtertest.Env(t)
+		var logs bytes.Buffer
+		env.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+		if _, err := filtertest.Build(env, botdetect.Name, cfg+"deny:\n  - curl\n  - '[\\w\\s]{1000}\\d{1000}$'\n"); err != nil {
+			t.Fatal(err)
+		}
+		w := "compiles to 2003 instructions: matching a long User-Agent costs up to that many steps per byte"
+		if strings.Contains(logs.String(), w) != warn || strings.Count(logs.String(), "compiles to") > 1 {
+			t.Errorf("%q: logs %q, want warning %v", cfg, logs.String(), warn)
 		}
 	}
 }

@@ -49,6 +49,7 @@ var benchUAs = []struct{ name, ua string }{
 	{"allow-hit", "InternalMonitor/2.0"},
 	{"api-client", "Go-http-client/1.1"},
 	{"long-1KiB", chrome + strings.Repeat(" Extension/1.0", 64)},
+	{"long-16KiB", chrome + strings.Repeat(" Extension/1.0", 1160)}, // about the server's header limit
 }
 
 // BenchmarkAccess is the UA decision (Access) with the built-in list plus

@@ -27,8 +27,11 @@ type Config struct {
 	// (scanners, crawlers, clients, or kong for all). Default [scanners];
 	// [] disables blocking by the built-in list.
 	Builtin []string `yaml:"builtin,omitempty"`
-	// MaxUserAgentLength: only this many leading bytes of the UA are
-	// matched (default 1024), bounding the cost of huge headers.
+	// MaxUserAgentLength: 0 (default) matches the whole UA, as Kong does
+	// (the server's header size limit bounds it). Otherwise a UA longer
+	// than this many bytes is not matched at all and fails closed: no
+	// allow match, 403 as a deny match. Matching only a leading part would
+	// let a long padding hide a denied name.
 	MaxUserAgentLength int `yaml:"max_user_agent_length,omitempty"`
 	// UACache is the number of slots of the per-instance cache of recent
 	// User-Agent verdicts (default 4096, rounded up to a power of two;
@@ -90,13 +93,12 @@ type VerifyConfig struct {
 
 // Defaults.
 const (
-	DefaultMaxUserAgentLength = 1024
-	DefaultUACache            = 4096
-	DefaultRejectScore        = 0.9
-	DefaultChallengeScore     = 0.7
-	DefaultFreqThreshold      = 100
-	DefaultFreqWindow         = time.Minute
-	DefaultFreqMaxIPs         = 100_000
+	DefaultUACache        = 4096
+	DefaultRejectScore    = 0.9
+	DefaultChallengeScore = 0.7
+	DefaultFreqThreshold  = 100
+	DefaultFreqWindow     = time.Minute
+	DefaultFreqMaxIPs     = 100_000
 )
 
 // Default weights (the article's).
@@ -111,7 +113,7 @@ const (
 type settings struct {
 	allow, deny []string
 	groups      map[string]bool
-	maxUA       int
+	maxUA       int // 0: no limit
 	uaCache     int
 
 	score               bool
@@ -185,10 +187,8 @@ func validate(n confnode.Node, cfg *Config) (s settings, ok bool) {
 	}
 
 	s.maxUA = cfg.MaxUserAgentLength
-	if s.maxUA == 0 {
-		s.maxUA = DefaultMaxUserAgentLength
-	} else if s.maxUA < 64 || s.maxUA > 65536 {
-		n.FieldErrorf("max_user_agent_length", "must be between 64 and 65536")
+	if s.maxUA != 0 && (s.maxUA < 64 || s.maxUA > 65536) {
+		n.FieldErrorf("max_user_agent_length", "must be 0 (no limit) or between 64 and 65536")
 	}
 
 	s.uaCache = DefaultUACache

@@ -14,6 +14,7 @@ func FuzzParsePrefix(f *testing.F) {
 		"10.0.0.0/8", "192.168.1.100", "2001:db8::/32", "::ffff:10.0.0.0/104",
 		"::ffff:1.2.3.4", "10.1.2.3/8", "fe80::1%eth0", "0.0.0.0/0", "::/0",
 		"1.2.3.4/33", "", " 1.2.3.4", "010.0.0.1", "::ffff:0:0/96",
+		"::ffff:10.0.0.0/8", "::ffff:0:0/95", "127.0.0.111/24",
 	} {
 		f.Add(s)
 	}
@@ -34,8 +35,16 @@ func FuzzParsePrefix(f *testing.F) {
 		if p != p.Masked() {
 			t.Fatalf("%q: %v is not masked", s, p)
 		}
-		if p.Addr().Is4In6() && p.Bits() >= 96 {
+		if p.Addr().Is4In6() {
 			t.Fatalf("%q: %v is a mapped prefix that should be IPv4", s, p)
+		}
+		if q, err := netip.ParsePrefix(s); err == nil {
+			if q.Addr().Is4In6() && !p.Addr().Is4() {
+				t.Fatalf("%q: a mapped entry became the IPv6 prefix %v", s, p)
+			}
+			if q.Masked() != q {
+				t.Fatalf("%q: host bits accepted as %v", s, p)
+			}
 		}
 		if p.Addr().Zone() != "" {
 			t.Fatalf("%q: zone kept in %v", s, p)

@@ -12,6 +12,7 @@ import (
 	"github.com/edgeguard/edgeguard/filters"
 	"github.com/edgeguard/edgeguard/filters/filtertest"
 	"github.com/edgeguard/edgeguard/filters/iprestrict"
+	"github.com/edgeguard/edgeguard/proxy/clientip"
 )
 
 func build(t *testing.T, yaml string) filters.Filter {
@@ -175,6 +176,13 @@ func TestConfigErrors(t *testing.T) {
 		{"allow: [10.0.0.1]\nwhitelist: [10.0.0.2]\n", []string{"config.whitelist: cannot be combined with allow"}},
 		{"deny: [10.0.0.1]\nblacklist: [10.0.0.2]\n", []string{"config.blacklist: cannot be combined with deny"}},
 		{"whitelist: [bogus]\n", []string{"config.whitelist[0]: invalid IP address"}},
+		// IPv4-mapped prefixes shorter than /96 are refused (they would be
+		// IPv6 ::/8, matching no IPv4 client: a deny typo would fail open)
+		{"allow:\n  - \"::ffff:10.0.0.0/8\"\n", []string{`test.yaml:2:5: config.allow[0]: invalid IP address or CIDR "::ffff:10.0.0.0/8": an IPv4-mapped prefix needs a length of at least /96`, "write the IPv4 form, such as 10.0.0.0/8"}},
+		{"deny: [10.0.0.1, \"::ffff:192.168.0.0/16\"]\n", []string{`test.yaml:1:18: config.deny[1]: invalid IP address or CIDR "::ffff:192.168.0.0/16"`, "such as 192.168.0.0/16"}},
+		// host bits: the same rule as the admin API and trusted_proxies
+		{"deny:\n  - 127.0.0.111/24\n", []string{`test.yaml:2:5: config.deny[0]: invalid IP address or CIDR "127.0.0.111/24": host bits are set: write 127.0.0.0/24 for the network or 127.0.0.111/32 for the single address`}},
+		{"allow: [\"::ffff:10.1.2.3/104\"]\n", []string{"config.allow[0]", "host bits are set: write 10.0.0.0/8 for the network or 10.1.2.3/32"}},
 		// every bad entry is reported, not only the first
 		{"deny:\n  - x\n  - 10.0.0.1\n  - y\n", []string{"config.deny[0]", "config.deny[2]"}},
 	}
@@ -188,6 +196,24 @@ func TestConfigErrors(t *testing.T) {
 			if !strings.Contains(err.Error(), w) {
 				t.Errorf("%q: error %q does not contain %q", tc.yaml, err, w)
 			}
+		}
+	}
+}
+
+// TestParsePrefixAgreesWithClientIP: the plugin's lists, the admin API and
+// trusted_proxies (clientip.ParsePrefix) accept the same entries as the same
+// prefixes.
+func TestParsePrefixAgreesWithClientIP(t *testing.T) {
+	for _, s := range []string{
+		"10.0.0.0/8", "10.1.2.3/8", "127.0.0.111/24", "192.168.1.100", "::ffff:1.2.3.4",
+		"::ffff:10.0.0.0/104", "::ffff:10.1.0.0/104", "::ffff:10.0.0.0/8", "::ffff:0:0/96",
+		"::ffff:0:0/95", "::/0", "::/8", "2001:db8::/32", "2001:db8::1/32", "fe80::1%eth0",
+		"1.2.3.4/33", "bogus", "",
+	} {
+		p, err := iprestrict.ParsePrefix(s)
+		q, err2 := clientip.ParsePrefix(s)
+		if p != q || (err == nil) != (err2 == nil) {
+			t.Errorf("%q: ip-restriction %v, %v; clientip %v, %v", s, p, err, q, err2)
 		}
 	}
 }

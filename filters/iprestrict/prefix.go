@@ -4,17 +4,21 @@ import (
 	"errors"
 	"net/netip"
 	"strings"
+
+	"github.com/edgeguard/edgeguard/proxy/clientip"
 )
 
 // ParsePrefix parses one entry of an allow or deny list the way Kong's
 // ip-restriction accepts it: a single IPv4 or IPv6 address ("203.0.113.7",
 // "2001:db8::1") or a CIDR ("10.0.0.0/8", "2001:db8::/32").
 //
-// The result is canonical: host bits are masked off ("10.1.2.3/8" becomes
-// 10.0.0.0/8, as Kong does), a single address becomes a /32 or /128, and an
-// IPv4-mapped IPv6 entry ("::ffff:10.0.0.0/104") becomes the IPv4 prefix it
-// stands for (10.0.0.0/8), so that it matches IPv4 clients. IPv6 zones
-// ("fe80::1%eth0"), spaces and empty strings are errors.
+// The result is canonical: a single address becomes a /32 or /128, and the
+// rules shared by every address list in edgeguard apply (clientip.Normalize):
+// an IPv4-mapped entry ("::ffff:10.0.0.0/104") becomes the IPv4 prefix it
+// stands for (10.0.0.0/8), so that it matches IPv4 clients, and one shorter
+// than /96 is an error; set host bits ("10.1.2.3/8") are an error naming
+// both readings, where Kong masks them. IPv6 zones ("fe80::1%eth0"),
+// spaces and empty strings are errors.
 //
 // The error text does not repeat s; callers add it with the list index.
 func ParsePrefix(s string) (netip.Prefix, error) {
@@ -44,11 +48,13 @@ func ParsePrefix(s string) (netip.Prefix, error) {
 		}
 		p = netip.PrefixFrom(a, a.BitLen())
 	}
-	return Canonical(p), nil
+	return clientip.Normalize(p)
 }
 
 // Canonical masks p and turns an IPv4-mapped IPv6 prefix of length 96 or
-// more into the IPv4 prefix it stands for. Shorter IPv6 prefixes (such as
+// more into the IPv4 prefix it stands for. It never fails, for prefixes
+// that are already parsed (the blocklist's file and cluster messages);
+// entries written by people go through ParsePrefix. Shorter IPv6 prefixes (such as
 // ::/0) stay IPv6 and therefore do not match IPv4 clients; the address
 // family of a client is decided by Unmap, see Filter.Access.
 func Canonical(p netip.Prefix) netip.Prefix {

@@ -1,6 +1,7 @@
 package validator
 
 import (
+	"bufio"
 	"bytes"
 	"io"
 	"strings"
@@ -27,6 +28,8 @@ func TestConfigErrors(t *testing.T) {
 		{"unknown $schema", `body_schema: '{"$schema":"http://example.com/meta"}'`, "not a supported draft"},
 		{"self loop", `body_schema: '{"$defs":{"a":{"$ref":"#/$defs/b"},"b":{"$ref":"#/$defs/a"}},"$ref":"#/$defs/a"}'`, "infinite recursion"},
 		{"bad content type", "body_schema: '{}'\nallowed_content_types: [json]", "malformed media type"},
+		{"suffix pattern", "body_schema: '{}'\nallowed_content_types: [application/json, 'application/*+json']", `test.yaml:2:43: config.allowed_content_types[1]: "application/*+json": a wildcard must be a whole type or subtype: use type/subtype (application/vnd.api+json), type/* or */*`},
+		{"partial wildcard", "body_schema: '{}'\nallowed_content_types: ['app*/json']", `"app*/json": a wildcard must be a whole type or subtype`},
 		{"bad param in", "parameter_schema:\n  - {name: a, in: cookie, schema: '{}'}", "must be query, header or path"},
 		{"param without schema", "parameter_schema:\n  - {name: a, in: query}", "schema: is required"},
 		{"path param without template", "parameter_schema:\n  - {name: id, in: path, schema: '{}'}", "path_template"},
@@ -162,6 +165,33 @@ func TestContentTypes(t *testing.T) {
 	r = filtertest.NewRequest("GET", "/", "203.0.113.7")
 	if got := run(f, r); got.verdict != filters.Continue {
 		t.Errorf("empty GET rejected: %s", got.body)
+	}
+}
+
+// TestContentEncodingLines: every Content-Encoding line is checked, since
+// all of them are forwarded; only identity may appear.
+func TestContentEncodingLines(t *testing.T) {
+	f := build(t, "body_schema: '{\"type\":\"object\"}'")
+	for lines, ok := range map[string]bool{
+		"":                               true,
+		"Content-Encoding: identity\r\n": true,
+		"Content-Encoding: Identity, ,identity\r\n":                true,
+		"Content-Encoding: gzip\r\n":                               false,
+		"Content-Encoding: identity, gzip\r\n":                     false,
+		"Content-Encoding: identity\r\nContent-Encoding: gzip\r\n": false, // was validated as raw bytes
+		"Content-Encoding: gzip\r\nContent-Encoding: identity\r\n": false,
+		"content-encoding: identity\r\ncontent-encoding: br\r\n":   false,
+	} {
+		r := filtertest.NewRequest("POST", "/", "203.0.113.7")
+		head := "POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 2\r\n" + lines + "\r\n"
+		if err := r.RC.Request.Header.Read(bufio.NewReader(strings.NewReader(head))); err != nil {
+			t.Fatal(err)
+		}
+		r.RC.Request.SetBodyString("{}")
+		got := run(f, r)
+		if (got.verdict == filters.Continue) != ok {
+			t.Errorf("%q: got %d %s, want ok=%v", lines, got.status, got.body, ok)
+		}
 	}
 }
 

@@ -138,6 +138,11 @@ func parseAllowed(s string) (allowedType, error) {
 	if a.typ == "*" && a.sub != "*" {
 		return allowedType{}, errors.New("*/subtype is not a valid media range")
 	}
+	// Like Kong, only whole-part wildcards: a partial one (application/*+json)
+	// would otherwise be a literal subtype that never matches.
+	if a.typ != "*" && strings.Contains(a.typ, "*") || a.sub != "*" && strings.Contains(a.sub, "*") {
+		return allowedType{}, errors.New("a wildcard must be a whole type or subtype: use type/subtype (application/vnd.api+json), type/* or */*; suffix patterns such as application/*+json are not supported")
+	}
 	for k := 0; k < v.n; k++ {
 		name := strings.ToLower(string(v.names[k]))
 		val := string(unquote(v.values[k], v.quoted[k]))

@@ -16,6 +16,7 @@
 package validator
 
 import (
+	"bytes"
 	"io"
 	"sync"
 
@@ -224,8 +225,11 @@ func (f *Filter) access(c *filters.Ctx, w *work) filters.Verdict {
 	if !isJSON(&mt) {
 		return filters.Continue // allowed, not JSON: not validated (Kong)
 	}
-	if enc := req.Header.ContentEncoding(); len(enc) > 0 && !equalFold(enc, "identity") {
-		return f.reject(c, w, ReasonMalformed, msgNotJSON, "compressed request bodies (Content-Encoding) cannot be validated", nil)
+	// Every Content-Encoding line counts: all of them are forwarded.
+	for _, enc := range req.Header.PeekAll(fasthttp.HeaderContentEncoding) {
+		if !identityOnly(enc) {
+			return f.reject(c, w, ReasonMalformed, msgNotJSON, "compressed request bodies (Content-Encoding) cannot be validated", nil)
+		}
 	}
 
 	var body []byte
@@ -245,6 +249,22 @@ func (f *Filter) access(c *filters.Ctx, w *work) filters.Verdict {
 		body = emptyObject
 	}
 	return f.validate(c, w, body)
+}
+
+// identityOnly reports whether a Content-Encoding value lists no coding
+// but identity (empty list elements are allowed, RFC 9110 5.6.1).
+func identityOnly(v []byte) bool {
+	for len(v) > 0 {
+		i := bytes.IndexByte(v, ',')
+		if i < 0 {
+			i = len(v)
+		}
+		if e := bytes.Trim(v[:i], " \t"); len(e) > 0 && !equalFold(e, "identity") {
+			return false
+		}
+		v = v[min(i+1, len(v)):]
+	}
+	return true
 }
 
 func skipSpace(b []byte) []byte {

@@ -112,6 +112,17 @@ func TestArticleSchema(t *testing.T) {
 	}
 }
 
+// TestVerboseFallbackLimit: the fallback validator's number limit names
+// the field, like the other failures.
+func TestVerboseFallbackLimit(t *testing.T) {
+	f := build(t, "verbose_response: true\nbody_schema: '{\"properties\":{\"n\":{\"type\":\"number\"}},\"unevaluatedProperties\":false}'")
+	got := run(f, post(`{"n":1e400}`, "application/json"))
+	want := `{"message":"property /n validation failed: $limit: number too large to validate","path":"/n","keyword":"$limit"}`
+	if got.status != 400 || got.body != want {
+		t.Errorf("got %d %s\n want %s", got.status, got.body, want)
+	}
+}
+
 func TestVerbose(t *testing.T) {
 	f := build(t, strings.Replace(articleConfig, "verbose_response: false", "verbose_response: true", 1))
 	cases := []struct{ body, ct, want string }{

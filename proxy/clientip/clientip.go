@@ -49,27 +49,58 @@ func New(cidrs []string, header string) (*Resolver, error) {
 // Header returns the name of the header the resolver reads.
 func (r *Resolver) Header() string { return r.header }
 
-// ParsePrefix parses "a.b.c.d/n", "v6/n" or a single address (as /32 or
-// /128). IPv4-mapped IPv6 prefixes are unmapped. Host bits must be zero.
+// ParsePrefix parses one entry of an address list: "a.b.c.d/n", "v6/n" or
+// a single address (as /32 or /128). It is the one parser for every list in
+// edgeguard (trusted_proxies, admin allow, ip-restriction, the blocklist
+// and its admin API, abuse exempt), so they all follow the rules of
+// Normalize. Errors name s.
 func ParsePrefix(s string) (netip.Prefix, error) {
-	if p, err := netip.ParsePrefix(s); err == nil {
-		if p.Addr().Is4In6() && p.Bits() >= 96 {
-			p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
-		}
-		if p.Masked() != p {
-			return netip.Prefix{}, fmt.Errorf("%q has host bits set (did you mean %s?)", s, p.Masked())
-		}
-		return p, nil
-	}
-	a, err := netip.ParseAddr(s)
+	p, err := netip.ParsePrefix(s)
 	if err != nil {
-		return netip.Prefix{}, fmt.Errorf("%q is not an IP address or CIDR", s)
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return netip.Prefix{}, fmt.Errorf("%q is not an IP address or CIDR", s)
+		}
+		if a.Zone() != "" {
+			return netip.Prefix{}, fmt.Errorf("%q: zones are not allowed", s)
+		}
+		p = netip.PrefixFrom(a, a.BitLen())
 	}
-	if a.Zone() != "" {
-		return netip.Prefix{}, fmt.Errorf("%q: zones are not allowed", s)
+	if p, err = Normalize(p); err != nil {
+		return netip.Prefix{}, fmt.Errorf("%q: %w", s, err)
 	}
-	a = a.Unmap()
-	return netip.PrefixFrom(a, a.BitLen()), nil
+	return p, nil
+}
+
+// Normalize applies the rules shared by all address lists to a parsed
+// prefix and returns its canonical form:
+//
+//   - An IPv4-mapped prefix ::ffff:a.b.c.d/n with n >= 96 is the IPv4
+//     prefix a.b.c.d/(n-96) (a single mapped address is the IPv4 address),
+//     so that it matches IPv4 clients, whose addresses are unmapped. With
+//     n < 96 it is an error asking for the IPv4 form: taken as written it
+//     would be an IPv6 prefix such as ::/8, which no IPv4 client is in.
+//   - Host bits must be zero: "10.1.2.3/8" is an error naming both
+//     readings (10.0.0.0/8, 10.1.2.3/32). Kong and nginx mask such an
+//     entry silently, which turns a typo into a wider allow, trust or block
+//     than intended.
+//
+// The error does not repeat p; callers add the value they parsed.
+func Normalize(p netip.Prefix) (netip.Prefix, error) {
+	if a := p.Addr(); a.Is4In6() {
+		if p.Bits() < 96 {
+			hint := "a.b.c.d/n"
+			if p.Bits() <= 32 {
+				hint = netip.PrefixFrom(a.Unmap(), p.Bits()).String()
+			}
+			return netip.Prefix{}, fmt.Errorf("an IPv4-mapped prefix needs a length of at least /96 (::ffff:a.b.c.d/n is a.b.c.d/(n-96)): write the IPv4 form, such as %s", hint)
+		}
+		p = netip.PrefixFrom(a.Unmap(), p.Bits()-96)
+	}
+	if m := p.Masked(); m != p {
+		return netip.Prefix{}, fmt.Errorf("host bits are set: write %s for the network or %s for the single address", m, netip.PrefixFrom(p.Addr(), p.Addr().BitLen()))
+	}
+	return p, nil
 }
 
 // Trusted reports whether a is a trusted proxy.

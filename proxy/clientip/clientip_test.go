@@ -61,17 +61,34 @@ func TestParsePrefix(t *testing.T) {
 	for in, want := range map[string]string{
 		"10.0.0.0/8": "10.0.0.0/8", "192.168.1.100": "192.168.1.100/32", "::1": "::1/128",
 		"::ffff:10.0.0.0/104": "10.0.0.0/8", "2001:db8::/32": "2001:db8::/32",
+		"::ffff:1.2.3.4": "1.2.3.4/32", "::ffff:1.2.3.4/128": "1.2.3.4/32",
+		"::ffff:0:0/96": "0.0.0.0/0", "::/0": "::/0", "::/8": "::/8",
 	} {
 		p, err := ParsePrefix(in)
 		if err != nil || p.String() != want {
 			t.Errorf("ParsePrefix(%q) = %v, %v; want %s", in, p, err, want)
 		}
 	}
-	for _, in := range []string{"10.0.0.1/8", "10.0.0.0/33", "bogus", "", "fe80::1%eth0", "1.2.3"} {
-		if _, err := ParsePrefix(in); err == nil {
-			t.Errorf("ParsePrefix(%q): want error", in)
-		} else if !strings.Contains(err.Error(), "") {
-			t.Error(err)
+	for in, want := range map[string]string{
+		"10.0.0.0/33":  `"10.0.0.0/33" is not an IP address or CIDR`,
+		"bogus":        `"bogus" is not an IP address or CIDR`,
+		"":             `"" is not an IP address or CIDR`,
+		"1.2.3":        `"1.2.3" is not an IP address or CIDR`,
+		"fe80::1%eth0": `"fe80::1%eth0": zones are not allowed`,
+		// one rule for host bits everywhere (the admin API and ip-restriction alike)
+		"127.0.0.111/24": `"127.0.0.111/24": host bits are set: write 127.0.0.0/24 for the network or 127.0.0.111/32 for the single address`,
+		"2001:db8::1/64": `"2001:db8::1/64": host bits are set: write 2001:db8::/64 for the network or 2001:db8::1/128 for the single address`,
+		// mapped prefixes: checked in their IPv4 form
+		"::ffff:10.1.2.3/104": `"::ffff:10.1.2.3/104": host bits are set: write 10.0.0.0/8 for the network or 10.1.2.3/32`,
+		// shorter than /96: an error asking for the IPv4 form, never ::/8
+		"::ffff:10.0.0.0/8":  `"::ffff:10.0.0.0/8": an IPv4-mapped prefix needs a length of at least /96 (::ffff:a.b.c.d/n is a.b.c.d/(n-96)): write the IPv4 form, such as 10.0.0.0/8`,
+		"::ffff:10.0.0.0/64": `write the IPv4 form, such as a.b.c.d/n`,
+	} {
+		p, err := ParsePrefix(in)
+		if err == nil {
+			t.Errorf("ParsePrefix(%q) = %v: want an error", in, p)
+		} else if !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "::/8") {
+			t.Errorf("ParsePrefix(%q): error %q, want %q", in, err, want)
 		}
 	}
 }

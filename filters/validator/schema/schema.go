@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
@@ -362,8 +363,8 @@ func (s *Schema) checkFallback(doc []byte, r *Result) bool {
 		return false
 	}
 	releaseState(st)
-	if !numbersWithin(doc) {
-		r.Kind, r.Keyword = Invalid, "$limit"
+	if _, at, huge := findHugeNumber(doc, skipWS(doc, 0), r.Path[:0]); huge {
+		r.Kind, r.Keyword, r.Path = Invalid, "$limit", at
 		r.Message = append(r.Message[:0], "number too large to validate"...)
 		return false
 	}
@@ -402,45 +403,90 @@ func (s *Schema) checkFallback(doc []byte, r *Result) bool {
 // numbersWithin reports whether every number token of the (well-formed)
 // doc is within the fallback limits.
 func numbersWithin(d []byte) bool {
-	for i := 0; i < len(d); i++ {
-		c := d[i]
-		if c == '"' {
-			i = skipTrusted(d, i) - 1
-			continue
+	_, _, huge := findHugeNumber(d, skipWS(d, 0), nil)
+	return !huge
+}
+
+// findHugeNumber walks the well-formed value at d[i] (its nesting already
+// bounded by the syntax check) and reports whether it holds a number
+// beyond the fallback limits; at is then path with the JSON pointer of the
+// first such number appended. end is the end of the value.
+func findHugeNumber(d []byte, i int, path []byte) (end int, at []byte, huge bool) {
+	switch c := d[i]; {
+	case c == '{' || c == '[':
+		n, idx := len(path), 0
+		i = skipWS(d, i+1)
+		for d[i] != '}' && d[i] != ']' {
+			path = path[:n]
+			if c == '{' {
+				k := skipTrusted(d, i)
+				path = appendPointerToken(path, d[i+1:k-1])
+				i = skipWS(d, skipWS(d, k)+1) // past ':'
+			} else {
+				path = strconv.AppendInt(append(path, '/'), int64(idx), 10)
+				idx++
+			}
+			if i, path, huge = findHugeNumber(d, i, path); huge {
+				return i, path, true
+			}
+			if i = skipWS(d, i); d[i] == ',' {
+				i = skipWS(d, i+1)
+			}
 		}
-		if c != '-' && (c < '0' || c > '9') {
-			continue
-		}
+		return i + 1, path[:n], false
+	case c == '-' || c >= '0' && c <= '9':
 		end := skipTrusted(d, i)
-		if end-i > fallbackMaxDigits {
-			return false
-		}
-		// the raw exponent counts too: big.Rat expands 0e99999999
-		tok := d[i:end]
-		if k := bytes.IndexAny(tok, "eE"); k >= 0 {
-			e := tok[k+1:]
-			if len(e) > 0 && (e[0] == '+' || e[0] == '-') {
-				e = e[1:]
-			}
-			for len(e) > 1 && e[0] == '0' {
-				e = e[1:]
-			}
-			if len(e) > 4 {
-				return false
-			}
-			v := 0
-			for _, c := range e {
-				v = v*10 + int(c-'0')
-			}
-			if v > fallbackMaxExp {
-				return false
-			}
-		}
-		x := parseNum(tok)
-		if x.exp > fallbackMaxExp || x.exp < -fallbackMaxExp {
-			return false
-		}
-		i = end - 1
+		return end, path, !numberWithin(d[i:end])
 	}
-	return true
+	return skipTrusted(d, i), path, false
+}
+
+// appendPointerToken appends "/" and the raw object key (string contents
+// with JSON escapes) as a JSON pointer token.
+func appendPointerToken(dst, raw []byte) []byte {
+	if bytes.IndexByte(raw, '\\') >= 0 {
+		raw = appendUnescaped(nil, raw)
+	}
+	dst = append(dst, '/')
+	for _, c := range raw {
+		switch c {
+		case '~':
+			dst = append(dst, '~', '0')
+		case '/':
+			dst = append(dst, '~', '1')
+		default:
+			dst = append(dst, c)
+		}
+	}
+	return dst
+}
+
+// numberWithin reports whether one number token is within the fallback
+// limits.
+func numberWithin(tok []byte) bool {
+	if len(tok) > fallbackMaxDigits {
+		return false
+	}
+	// the raw exponent counts too: big.Rat expands 0e99999999
+	if k := bytes.IndexAny(tok, "eE"); k >= 0 {
+		e := tok[k+1:]
+		if len(e) > 0 && (e[0] == '+' || e[0] == '-') {
+			e = e[1:]
+		}
+		for len(e) > 1 && e[0] == '0' {
+			e = e[1:]
+		}
+		if len(e) > 4 {
+			return false
+		}
+		v := 0
+		for _, c := range e {
+			v = v*10 + int(c-'0')
+		}
+		if v > fallbackMaxExp {
+			return false
+		}
+	}
+	x := parseNum(tok)
+	return x.exp <= fallbackMaxExp && x.exp >= -fallbackMaxExp
 }

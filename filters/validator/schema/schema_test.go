@@ -250,3 +250,29 @@ func TestFallbackReason(t *testing.T) {
 		t.Errorf("warnings %q", w)
 	}
 }
+
+// TestFallbackLimitPath: a number beyond the fallback's limits is reported
+// at its place, like any other failure.
+func TestFallbackLimitPath(t *testing.T) {
+	s := mustCompile(t, `{"type":"object","properties":{"n":{"type":"number"}},"unevaluatedProperties":false}`, Options{})
+	if s.Fast() {
+		t.Fatal("expected the fallback")
+	}
+	for doc, want := range map[string]string{
+		`{"n":1e400}`: "/n",
+		`1e400`:       "",
+		`{"a":1,"b":[2, "1e999", {"c":1}, 3e999]}`:              "/b/3",
+		`{ "x/y" : { "~k" : [ 0 , 1e500 ] } }`:                  "/x~1y/~0k/1",
+		`{"\u006e":1e400}`:                                      "/n",
+		`{"a":{},"b":[],"n":` + strings.Repeat("7", 1001) + `}`: "/n",
+	} {
+		var r Result
+		if s.Check([]byte(doc), &r) || r.Keyword != "$limit" || string(r.Path) != want {
+			t.Errorf("%s: %v %s %q, want $limit at %q", doc, r.Kind, r.Keyword, r.Path, want)
+		}
+	}
+	var r Result
+	if !s.Check([]byte(`{"n":1e300}`), &r) {
+		t.Errorf("1e300: %s %s", r.Keyword, r.Message)
+	}
+}
