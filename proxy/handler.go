@@ -265,7 +265,9 @@ func (g *Gateway) serve(rt *runtime, st *reqState, rc *fasthttp.RequestCtx, rp *
 	trustedPeer := rt.resolver.Trusted(peer)
 	st.peer, st.trustedPeer = peer, trustedPeer
 	if trustedPeer {
-		st.xff = req.Header.PeekAll(rt.resolver.Header())
+		// Copied out of fasthttp's PeekAll buffer, which the next PeekAll
+		// (a filter's) overwrites.
+		st.xff = append(st.xff[:0], req.Header.PeekAll(rt.resolver.Header())...)
 		c.ClientIP = rt.resolver.Resolve(peer, st.xff)
 	} else {
 		c.ClientIP = peer

@@ -56,7 +56,7 @@ func gatewayPath(g *Gateway, st *reqState, rc *fasthttp.RequestCtx) {
 	peer := peerAddr(rc)
 	st.peer, st.trustedPeer = peer, rt.resolver.Trusted(peer)
 	if st.trustedPeer {
-		st.xff = req.Header.PeekAll(rt.resolver.Header())
+		st.xff = append(st.xff[:0], req.Header.PeekAll(rt.resolver.Header())...)
 		c.ClientIP = rt.resolver.Resolve(peer, st.xff)
 	} else {
 		c.ClientIP = peer

@@ -483,3 +483,44 @@ plugins:
 		t.Errorf("dot segment claim: %d", r.status)
 	}
 }
+
+// TestFilterPeekAllKeepsXFF: a filter that reads a header with PeekAll (the
+// validator reads every Content-Encoding line) must not change the
+// X-Forwarded-For the gateway sends on: fasthttp reuses one buffer for
+// PeekAll, and the gateway keeps the XFF lines it read with it.
+func TestFilterPeekAllKeepsXFF(t *testing.T) {
+	b := startBackend(t, "api")
+	g := startGateway(t, `
+trusted_proxies: ["127.0.0.1/32"]
+services: [{name: api, targets: ["@B1@"]}]
+routes: [{name: api, paths: ["/"], service: api, plugins: [v]}]
+plugins:
+  - {name: v, plugin: request-validator, config: {body_schema: '{"type":"object"}'}}
+`, b)
+	hdr := map[string]string{"X-Forwarded-For": "198.51.100.7", "Content-Type": "application/json", "Content-Encoding": "identity"}
+	r := do(t, "POST", g.url+"/x", hdr, strings.NewReader(`{"a":1}`))
+	if e := r.echo(t); r.status != 200 || e.Headers["X-Forwarded-For"] != "198.51.100.7, 127.0.0.1" || e.Headers["X-Real-Ip"] != "198.51.100.7" {
+		t.Fatalf("%d %v", r.status, e.Headers)
+	}
+}
+
+// TestValidatorLimitBeforeBody: the validator's max_body_size counts
+// before the body is read, as request-size-limiting's does: Expect:
+// 100-continue with a longer Content-Length gets 417, not 100 Continue.
+func TestValidatorLimitBeforeBody(t *testing.T) {
+	b := startBackend(t, "api")
+	g := startGateway(t, `
+services: [{name: api, targets: ["@B1@"]}]
+routes: [{name: api, paths: ["/"], service: api, plugins: [v]}]
+plugins:
+  - {name: v, plugin: request-validator, config: {body_schema: '{"type":"object"}', max_body_size: 1000}}
+`, b)
+	out := raw(t, g.Addr().String(), "POST /x HTTP/1.1\r\nHost: h\r\nContent-Type: application/json\r\nContent-Length: 2000\r\nExpect: 100-continue\r\n\r\n")
+	if !strings.HasPrefix(out, "HTTP/1.1 417") {
+		t.Fatalf("%.80q", out)
+	}
+	out = raw(t, g.Addr().String(), "POST /x HTTP/1.1\r\nHost: h\r\nContent-Type: application/json\r\nContent-Length: 7\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n")
+	if !strings.HasPrefix(out, "HTTP/1.1 100 Continue") {
+		t.Fatalf("within the limit: %.80q", out)
+	}
+}

@@ -171,8 +171,10 @@ func (g *Gateway) compile(cfg *config.Config, errs *confnode.Errors) *runtime {
 			return filters.OrderOf(cr.chain[a].kind) < filters.OrderOf(cr.chain[b].kind)
 		})
 		for _, l := range cr.chain {
-			if bl, ok := l.f.(interface{ Limit() int64 }); ok && (cr.bodyLimit == 0 || bl.Limit() < cr.bodyLimit) {
-				cr.bodyLimit = bl.Limit()
+			if bl, ok := l.f.(interface{ Limit() int64 }); ok {
+				if lim := bl.Limit(); lim > 0 && (cr.bodyLimit == 0 || lim < cr.bodyLimit) {
+					cr.bodyLimit = lim
+				}
 			}
 			if cr.bodyLimit > 0 && cr.bodyLimit < rt.preReadCut {
 				rt.preReadCut = max(cr.bodyLimit, preRead)

@@ -470,3 +470,14 @@ func appendInt(dst []byte, v int) []byte {
 }
 
 var _ filters.Filter = (*Filter)(nil)
+
+// Limit is the largest body the validator reads (its max_body_size) when
+// it validates bodies, else 0. The gateway refuses a longer announced body
+// before reading it: 417 to Expect: 100-continue, and 413 without waiting
+// for the body (see proxy's continueHandler and headerReceived).
+func (f *Filter) Limit() int64 {
+	if f.body == nil {
+		return 0
+	}
+	return f.maxBody
+}
