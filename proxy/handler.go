@@ -153,7 +153,6 @@ func trustedRequestID(req *fasthttp.Request, trusted bool) []byte {
 		return nil
 	}
 	// One well-formed line: with several, the backend could read another.
-	// (Counted without PeekAll, whose buffer holds st.xff.)
 	var rid []byte
 	n := 0
 	for k, v := range req.Header.All() {
@@ -658,8 +657,7 @@ func rewriteRequest(st *reqState, r *route, query []byte) {
 	h := &req.Header
 	if st.hdrMask&hasConnection != 0 {
 		// Every Connection line counts (RFC 9110 §5.3: they combine). The
-		// values are copied (deletions move header storage), and not with
-		// PeekAll, whose buffer holds st.xff.
+		// values are copied: deletions move header storage.
 		conn := st.hopBuf[:0]
 		for k, v := range h.All() {
 			if equalFold(k, "connection") {
