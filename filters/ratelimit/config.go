@@ -56,6 +56,11 @@ type Config struct {
 	LimitBy    string `yaml:"limit_by"`
 	HeaderName string `yaml:"header_name"`
 	Path       string `yaml:"path"`
+	// IPv6Prefix is the prefix length IPv6 clients are counted by when the
+	// key is the client IP (limit_by ip, or the fallback of the others),
+	// since one client usually holds a whole /64: as the abuse detector's
+	// ipv6_prefix. Default 64; 128 counts single addresses (as Kong).
+	IPv6Prefix int `yaml:"ipv6_prefix"`
 
 	// Policy is local (default), redis or cluster (buckets shared with the
 	// other gateways by gossip; needs the gateway's `cluster:` section).
@@ -95,6 +100,10 @@ type Config struct {
 	MaxKeys int `yaml:"max_keys"`
 }
 
+// DefaultIPv6Prefix is the default of ipv6_prefix, the same as the abuse
+// detector's (blocklist.DefaultAbuseIPv6Prefix).
+const DefaultIPv6Prefix = 64
+
 var windowNames = [limiter.MaxWindows]string{"second", "minute", "hour", "day", "month", "year"}
 var windowTitles = [limiter.MaxWindows]string{"Second", "Minute", "Hour", "Day", "Month", "Year"}
 var windowPeriods = [limiter.MaxWindows]time.Duration{
@@ -126,6 +135,7 @@ type compiled struct {
 	limitBy    uint8
 	header     []byte
 	path       []byte
+	v6bits     int // ipv6_prefix
 	policy     uint8
 	faultTol   bool
 	hide       bool
@@ -192,6 +202,13 @@ func compile(n confnode.Node, conf *Config) (c compiled, ok bool) {
 	}
 	if conf.Path != "" && conf.LimitBy != "path" {
 		fail("path", "rate-limiting: is only used with limit_by: path")
+	}
+	c.v6bits = conf.IPv6Prefix
+	if c.v6bits == 0 {
+		c.v6bits = DefaultIPv6Prefix
+	}
+	if c.v6bits < 32 || c.v6bits > 128 {
+		fail("ipv6_prefix", "rate-limiting: must be between 32 and 128")
 	}
 
 	c.faultTol = conf.FaultTolerant == nil || *conf.FaultTolerant

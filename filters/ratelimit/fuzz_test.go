@@ -17,6 +17,7 @@ func FuzzConfig(f *testing.F) {
 		"second: 10\nminute: 100\nhour: 1000\npolicy: redis\nredis_host: redis\nredis_port: 6379\nfault_tolerant: true",
 		"tiers:\n  standard: {second: 10}\n  premium: {second: 100}\ntier_source: jwt.plan\ndefault_tier: standard",
 		"minute: 5\nlimit_by: header\nheader_name: X-Api-Key",
+		"minute: 5\nlimit_by: ip\nipv6_prefix: 48",
 		"minute: 1.5\nhour: -1\nlimit_by: path\npath: /x",
 	} {
 		f.Add(s)

@@ -56,51 +56,23 @@ type tier struct {
 	redisArg []any                      // script arguments after n (redis policy)
 }
 
-// Header names in two forms: [0] as Kong writes them (for a header that
-// does not normalise names, such as the upstream response), [1] in
-// fasthttp's normalised form. Setting them with SetCanonical gives exactly
-// what SetBytesKV would, without normalising each name per request.
-type hdrName [2][]byte
-
-func newHdrName(kong string) hdrName {
-	norm := []byte(kong)
-	upper := true
-	for i, c := range norm {
-		switch {
-		case upper && 'a' <= c && c <= 'z':
-			norm[i] = c - 'a' + 'A'
-		case !upper && 'A' <= c && c <= 'Z':
-			norm[i] = c - 'A' + 'a'
-		}
-		upper = c == '-'
-	}
-	return hdrName{[]byte(kong), norm}
-}
-
+// Header names as Kong writes them (RateLimit-Limit, X-RateLimit-Remaining-Minute),
+// set with SetCanonical on a header that keeps names as set (see writeHeaders),
+// so these are the bytes on the wire.
 var (
-	hdrLimit     [limiter.MaxWindows]hdrName // X-RateLimit-Limit-<Window>
-	hdrRemaining [limiter.MaxWindows]hdrName // X-RateLimit-Remaining-<Window>
-	hdrRLLimit   = newHdrName("RateLimit-Limit")
-	hdrRLRemain  = newHdrName("RateLimit-Remaining")
-	hdrRLReset   = newHdrName("RateLimit-Reset")
-	hdrRetry     = newHdrName("Retry-After")
+	hdrLimit     [limiter.MaxWindows][]byte // X-RateLimit-Limit-<Window>
+	hdrRemaining [limiter.MaxWindows][]byte // X-RateLimit-Remaining-<Window>
+	hdrRLLimit   = []byte("RateLimit-Limit")
+	hdrRLRemain  = []byte("RateLimit-Remaining")
+	hdrRLReset   = []byte("RateLimit-Reset")
+	hdrRetry     = []byte("Retry-After")
 )
 
 func init() {
 	for w, t := range windowTitles {
-		hdrLimit[w] = newHdrName("X-RateLimit-Limit-" + t)
-		hdrRemaining[w] = newHdrName("X-RateLimit-Remaining-" + t)
+		hdrLimit[w] = []byte("X-RateLimit-Limit-" + t)
+		hdrRemaining[w] = []byte("X-RateLimit-Remaining-" + t)
 	}
-}
-
-// normForm returns 1 if h normalises header names, else 0. fasthttp has no
-// getter; DisableNormalizing reports the previous setting.
-func normForm(h *fasthttp.ResponseHeader) int {
-	if h.DisableNormalizing() {
-		return 0
-	}
-	h.EnableNormalizing()
-	return 1
 }
 
 // engines lists every engine created, for the janitor.
@@ -265,9 +237,15 @@ func (f *RateLimit) Access(c *filters.Ctx) filters.Verdict {
 		l := c.Local()
 		pack(l, ti, &d)
 		h := &c.RC.Response.Header
-		form := f.writeHeaders(h, l)
+		f.writeHeaders(h, l)
 		var buf [20]byte
-		h.SetCanonical(hdrRetry[form], strconv.AppendInt(buf[:0], ceilSeconds(d.RetryAfter), 10))
+		h.SetCanonical(hdrRetry, strconv.AppendInt(buf[:0], ceilSeconds(d.RetryAfter), 10))
+	}
+	// A bucket all clients share (path, service) may have been used up by
+	// someone else: the abuse detector must not count this refusal
+	// against the client.
+	if k := key[0]; k == kindPath || k == kindService {
+		c.SharedLimit = true
 	}
 	return c.Reject(f.c.errCode, "rate_limited", f.c.errMsg)
 }
@@ -281,22 +259,28 @@ func (f *RateLimit) Response(c *filters.Ctx) {
 	f.writeHeaders(&c.RC.Response.Header, l)
 }
 
-// writeHeaders sets the rate-limit headers and returns the name form used.
-func (f *RateLimit) writeHeaders(h *fasthttp.ResponseHeader, l *filters.Local) int {
+// writeHeaders sets the rate-limit headers, named as Kong names them. An
+// upstream response's header keeps names as received (the upstream client
+// does not normalise them); a response made by the gateway (this filter's
+// 429, or the gateway's own error after an admitted request) normalises
+// names, and would store and send X-Ratelimit-Remaining-Minute and
+// Ratelimit-Limit. So h stops normalising names first: the state a proxied
+// response is in. fasthttp normalises again once the response is reset for
+// the next request.
+func (f *RateLimit) writeHeaders(h *fasthttp.ResponseHeader, l *filters.Local) {
 	t := &f.tiers[uint8(l.N[0]>>8)]
 	chosen := int(uint8(l.N[0] >> 16))
 	reset := int64(uint32(l.N[0] >> 32))
-	form := normForm(h)
+	h.DisableNormalizing()
 	var buf [20]byte
 	for i := 0; i < t.n; i++ {
 		w := t.slot[i]
-		h.SetCanonical(hdrLimit[w][form], t.limitVal[i])
-		h.SetCanonical(hdrRemaining[w][form], strconv.AppendInt(buf[:0], remaining(l, i), 10))
+		h.SetCanonical(hdrLimit[w], t.limitVal[i])
+		h.SetCanonical(hdrRemaining[w], strconv.AppendInt(buf[:0], remaining(l, i), 10))
 	}
-	h.SetCanonical(hdrRLLimit[form], t.limitVal[chosen])
-	h.SetCanonical(hdrRLRemain[form], strconv.AppendInt(buf[:0], remaining(l, chosen), 10))
-	h.SetCanonical(hdrRLReset[form], strconv.AppendInt(buf[:0], reset, 10))
-	return form
+	h.SetCanonical(hdrRLLimit, t.limitVal[chosen])
+	h.SetCanonical(hdrRLRemain, strconv.AppendInt(buf[:0], remaining(l, chosen), 10))
+	h.SetCanonical(hdrRLReset, strconv.AppendInt(buf[:0], reset, 10))
 }
 
 // pack stores what Response needs in the filter's Local slot. The window
@@ -380,7 +364,7 @@ const (
 )
 
 // appendKey appends the request's identity to dst. As in Kong, a missing
-// identity falls back to the client IP.
+// identity falls back to the client IP (for IPv6, its ipv6_prefix).
 func (f *RateLimit) appendKey(dst []byte, c *filters.Ctx) []byte {
 	switch f.c.limitBy {
 	case byConsumer:
@@ -399,8 +383,11 @@ func (f *RateLimit) appendKey(dst []byte, c *filters.Ctx) []byte {
 			return append(append(dst, kindHeader), v...)
 		}
 	case byPath:
-		if p := c.RC.Path(); string(p) == string(f.c.path) {
-			return append(append(dst, kindPath), p...)
+		// The path the client asked for (normalised), as Kong's
+		// kong.request.get_path(): not the URI, which has the route
+		// prefix stripped with strip_path.
+		if string(c.Path) == string(f.c.path) {
+			return append(append(dst, kindPath), f.c.path...)
 		}
 	case byService:
 		if c.Service != "" {
@@ -408,8 +395,14 @@ func (f *RateLimit) appendKey(dst []byte, c *filters.Ctx) []byte {
 		}
 	}
 	dst = append(dst, kindIP)
-	if c.ClientIP.IsValid() {
-		a := c.ClientIP.Unmap().As16()
+	if ip := c.ClientIP.Unmap(); ip.IsValid() {
+		// An IPv6 client usually holds a whole /64: counted per prefix,
+		// it cannot escape the limit by changing its address.
+		if ip.Is6() && f.c.v6bits < 128 {
+			p, _ := ip.Prefix(f.c.v6bits)
+			ip = p.Addr()
+		}
+		a := ip.As16()
 		dst = append(dst, a[:]...)
 	}
 	return dst

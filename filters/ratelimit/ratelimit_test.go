@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/edgeguard/edgeguard/filters"
+	"github.com/edgeguard/edgeguard/filters/blocklist"
 	"github.com/edgeguard/edgeguard/filters/filtertest"
 )
 
@@ -235,32 +236,65 @@ func TestHeadersSurviveUpstreamResponse(t *testing.T) {
 	}
 }
 
-func TestHeaderNameForms(t *testing.T) {
-	f := mustBuild(t, filtertest.Env(t), "minute: 10\nlimit_by: ip")
-	req := filtertest.NewRequest("GET", "/", "198.51.100.1")
-	req.Reset()
-	req.Ctx.Start = t0
-	f.Access(&req.Ctx)
-	// An upstream response read by a client that keeps header names as is.
-	req.RC.Response.Header.DisableNormalizing()
-	f.Response(&req.Ctx)
-	raw := req.RC.Response.Header.String()
-	for _, want := range []string{"X-RateLimit-Limit-Minute: 10\r\n", "X-RateLimit-Remaining-Minute: 9\r\n", "RateLimit-Reset: 6\r\n"} {
-		if !strings.Contains(raw, want) {
-			t.Errorf("non-normalising response lacks %q:\n%s", want, raw)
+// TestHeaderNamesOnTheWire checks the bytes the client gets: Kong's names
+// (RateLimit-Limit, X-RateLimit-Remaining-Minute) on a proxied response, on
+// one the gateway made after the request was admitted, and on the 429.
+func TestHeaderNamesOnTheWire(t *testing.T) {
+	kong := []string{
+		"\r\nX-RateLimit-Limit-Minute: 2\r\n", "\r\nX-RateLimit-Remaining-Minute: ",
+		"\r\nRateLimit-Limit: 2\r\n", "\r\nRateLimit-Remaining: ", "\r\nRateLimit-Reset: ",
+	}
+	check := func(what string, req *filtertest.Request, want ...string) {
+		t.Helper()
+		raw := req.RC.Response.String() // as the server writes it
+		for _, w := range append(want, kong...) {
+			if !strings.Contains(raw, w) {
+				t.Errorf("%s lacks %q:\n%s", what, w, raw)
+			}
+		}
+		if strings.Contains(raw, "Ratelimit") {
+			t.Errorf("%s has a normalised name:\n%s", what, raw)
+		}
+		// Found by their names, as a response filter or the log would.
+		if hdr(req, "X-RateLimit-Limit-Minute") != "2" || hdr(req, "RateLimit-Limit") != "2" {
+			t.Errorf("%s: Peek by name failed:\n%s", what, raw)
 		}
 	}
-	// The default (normalising) header: names as fasthttp would write them,
-	// found by Peek.
+	f := mustBuild(t, filtertest.Env(t), "minute: 2\nlimit_by: ip")
+	req := filtertest.NewRequest("GET", "/", "198.51.100.1")
+
+	// Proxied: the upstream client keeps the upstream's names as sent.
 	req.Reset()
 	req.Ctx.Start = t0
-	req.Run(f)
-	raw = req.RC.Response.Header.String()
-	if !strings.Contains(raw, "X-Ratelimit-Limit-Minute: 10\r\n") || hdr(req, "x-ratelimit-limit-minute") != "10" {
-		t.Errorf("normalising response:\n%s", raw)
+	if f.Access(&req.Ctx) != filters.Continue {
+		t.Fatal("rejected")
 	}
+	req.RC.Response.Reset()
+	req.RC.Response.Header.DisableNormalizing()
+	req.RC.Response.Header.Set("x-upstream", "1")
+	f.Response(&req.Ctx)
+	check("proxied 200", req, "\r\nx-upstream: 1\r\n", "\r\nX-RateLimit-Remaining-Minute: 1\r\n")
+
+	// Admitted, then answered by the gateway (a fresh, normalising header).
+	req.Reset()
+	req.Ctx.Start = t0
+	if req.Run(f) != filters.Continue {
+		t.Fatal("rejected")
+	}
+	check("gateway-made response", req, "\r\nX-RateLimit-Remaining-Minute: 0\r\n")
+
+	// The 429, written on the server's own (normalising) header.
+	if at(f, req, 0) != filters.Respond {
+		t.Fatal("admitted")
+	}
+	check("429", req, "HTTP/1.1 429 ", "\r\nX-RateLimit-Remaining-Minute: 0\r\n", "\r\nRetry-After: 30\r\n")
+	if s := req.RC.Response.String(); strings.Contains(s, "X-Ratelimit") || strings.Contains(s, "Ratelimit-") {
+		t.Errorf("429 has normalised names:\n%s", s)
+	}
+	// A reset response normalises again (the server's next request).
+	req.Reset()
 	if wasDisabled := req.RC.Response.Header.DisableNormalizing(); wasDisabled {
-		t.Error("normalisation setting changed")
+		t.Error("normalisation setting survived Response.Reset")
 	}
 }
 
@@ -317,12 +351,14 @@ func TestLimitByAndFallbacks(t *testing.T) {
 			ra := filtertest.NewRequest("GET", c.pathA, "203.0.113.1")
 			rb := filtertest.NewRequest("GET", c.pathB, "203.0.113.2")
 			ra.Reset()
+			ra.Ctx.Path = []byte(c.pathA) // as the gateway does
 			c.a(ra)
 			ra.Ctx.Start = t0
 			if ra.Run(f) != filters.Continue {
 				t.Fatal("first request rejected")
 			}
 			rb.Reset()
+			rb.Ctx.Path = []byte(c.pathB)
 			c.b(rb)
 			rb.Ctx.Start = t0
 			shared := rb.Run(f) == filters.Respond
@@ -474,6 +510,13 @@ func TestLocalPathDoesNotAllocate(t *testing.T) {
 	rejF := mustBuild(t, filtertest.Env(t), "second: 1\nlimit_by: ip")
 	rejReq := filtertest.NewRequest("GET", "/api", "203.0.113.8")
 	rejReq.Run(rejF)
+	// An IPv6 client (keyed by its /64) refused by a shared path bucket.
+	pathF := mustBuild(t, filtertest.Env(t), "second: 1\nlimit_by: path\npath: /api/login")
+	pathReq := filtertest.NewRequest("GET", "/login", "2001:db8::8")
+	v6F := mustBuild(t, filtertest.Env(t), "second: 1000000\nlimit_by: ip")
+	login := []byte("/api/login")
+	pathReq.Ctx.Path = login
+	pathReq.Run(pathF)
 	allocs := testing.AllocsPerRun(1000, func() {
 		req.Reset()
 		req.Ctx.Consumer = cons
@@ -482,8 +525,176 @@ func TestLocalPathDoesNotAllocate(t *testing.T) {
 		}
 		rejReq.Reset()
 		rejReq.Run(rejF) // the 429 path
+		pathReq.Reset()
+		pathReq.Ctx.Path = login
+		if pathReq.Run(pathF) != filters.Respond || !pathReq.Ctx.SharedLimit {
+			t.Fatal("path bucket admitted")
+		}
+		pathReq.Reset()
+		pathReq.Run(v6F)
 	})
 	if allocs != 0 {
 		t.Fatalf("local plugin path allocates %.1f times per request", allocs)
+	}
+}
+
+// TestSharedLimitMarked: a refusal by a bucket all clients share (path,
+// service) sets Ctx.SharedLimit, so the gateway's abuse detector does not
+// count it against a client who did not use the bucket up; a refusal by the
+// client's own bucket does not.
+func TestSharedLimitMarked(t *testing.T) {
+	alice := &filters.Consumer{ID: "id-alice"}
+	cases := []struct {
+		name, conf, path string
+		consumer         *filters.Consumer
+		shared           bool
+	}{
+		{"path", "limit_by: path\npath: /login", "/login", nil, true},
+		{"service", "limit_by: service", "/x", nil, true},
+		{"path, other path (per ip)", "limit_by: path\npath: /login", "/other", nil, false},
+		{"service missing (per ip)", "limit_by: service", "/x", nil, false},
+		{"ip", "limit_by: ip", "/login", nil, false},
+		{"consumer", "limit_by: consumer", "/login", alice, false},
+		{"consumer missing (per ip)", "limit_by: consumer", "/login", nil, false},
+		{"header", "limit_by: header\nheader_name: X-Api-Key", "/login", nil, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			f := mustBuild(t, filtertest.Env(t), "minute: 1\n"+c.conf)
+			req := filtertest.NewRequest("GET", c.path, "203.0.113.1")
+			run := func() filters.Verdict {
+				req.Reset()
+				req.Ctx.Path = []byte(c.path)
+				req.Ctx.Consumer = c.consumer
+				if c.name == "service missing (per ip)" {
+					req.Ctx.Service = ""
+				}
+				req.RC.Request.Header.Set("X-Api-Key", "k1")
+				req.Ctx.Start = t0
+				return req.Run(f)
+			}
+			if run() != filters.Continue || req.Ctx.SharedLimit {
+				t.Fatalf("first request: admitted and not marked expected (SharedLimit %v)", req.Ctx.SharedLimit)
+			}
+			if run() != filters.Respond {
+				t.Fatal("second request admitted")
+			}
+			if req.Ctx.SharedLimit != c.shared {
+				t.Fatalf("SharedLimit %v, want %v", req.Ctx.SharedLimit, c.shared)
+			}
+		})
+	}
+}
+
+// TestPathIsTheRequestPath: limit_by path compares the path the client
+// sent (Ctx.Path, normalised, before strip_path), as Kong compares
+// kong.request.get_path(), not the URI that is forwarded.
+func TestPathIsTheRequestPath(t *testing.T) {
+	// A route /api with strip_path: the gateway forwards /login and sets
+	// Ctx.Path to /api/login.
+	stripped := func(ip string) *filtertest.Request {
+		r := filtertest.NewRequest("GET", "/login", ip)
+		r.Reset()
+		r.Ctx.Path = []byte("/api/login")
+		r.Ctx.Start = t0
+		return r
+	}
+	f := mustBuild(t, filtertest.Env(t), "minute: 1\nlimit_by: path\npath: /api/login")
+	if stripped("203.0.113.1").Run(f) != filters.Continue {
+		t.Fatal("first request rejected")
+	}
+	if r := stripped("203.0.113.2").Run(f); r != filters.Respond {
+		t.Fatal("path: /api/login does not apply to a request for /api/login on a strip_path route")
+	}
+	// path: /login is not what the client asked for: per IP, as in Kong.
+	f = mustBuild(t, filtertest.Env(t), "minute: 1\nlimit_by: path\npath: /login")
+	stripped("203.0.113.1").Run(f)
+	if stripped("203.0.113.2").Run(f) != filters.Continue {
+		t.Fatal("path: /login applied to a request for /api/login")
+	}
+}
+
+// TestIPv6Prefix: IPv6 clients are counted per ipv6_prefix (default /64, as
+// the abuse detector), so rotating addresses within a /64 does not escape
+// the limit; 128 counts single addresses, as Kong does.
+func TestIPv6Prefix(t *testing.T) {
+	if DefaultIPv6Prefix != blocklist.DefaultAbuseIPv6Prefix {
+		t.Fatalf("default ipv6_prefix %d, the abuse detector's %d", DefaultIPv6Prefix, blocklist.DefaultAbuseIPv6Prefix)
+	}
+	cases := []struct {
+		conf, a, b string
+		shared     bool
+	}{
+		{"limit_by: ip", "2001:db8:1:2::1", "2001:db8:1:2:ffff:ffff:ffff:fffe", true},
+		{"limit_by: ip", "2001:db8:1:2::1", "2001:db8:1:3::1", false},
+		{"limit_by: ip\nipv6_prefix: 64", "2001:db8:1:2::1", "2001:db8:1:2::2", true},
+		{"limit_by: ip\nipv6_prefix: 128", "2001:db8:1:2::1", "2001:db8:1:2::2", false},
+		{"limit_by: ip\nipv6_prefix: 48", "2001:db8:1:2::1", "2001:db8:1:ff::1", true},
+		{"limit_by: ip\nipv6_prefix: 48", "2001:db8:1:2::1", "2001:db8:2:2::1", false},
+		{"limit_by: ip", "2001:db8:1:2::1%eth0", "2001:db8:1:2::2", true},
+		// IPv4 is per address, whatever the prefix.
+		{"limit_by: ip\nipv6_prefix: 32", "203.0.113.1", "203.0.113.2", false},
+		{"limit_by: ip", "203.0.113.1", "::ffff:203.0.113.1", true},
+		// The fallback of the other keys is the same.
+		{"limit_by: consumer", "2001:db8:1:2::1", "2001:db8:1:2::2", true},
+		{"limit_by: header\nheader_name: X-Api-Key", "2001:db8:1:2::1", "2001:db8:1:2::2", true},
+		{"limit_by: path\npath: /login\nipv6_prefix: 128", "2001:db8:1:2::1", "2001:db8:1:2::2", false},
+	}
+	for _, c := range cases {
+		f := mustBuild(t, filtertest.Env(t), "minute: 1\n"+c.conf)
+		at(f, filtertest.NewRequest("GET", "/", c.a), 0)
+		shared := at(f, filtertest.NewRequest("GET", "/", c.b), 0) == filters.Respond
+		if shared != c.shared {
+			t.Errorf("%q: %s then %s: shared bucket %v, want %v", c.conf, c.a, c.b, shared, c.shared)
+		}
+	}
+	for _, y := range []string{"ipv6_prefix: 31", "ipv6_prefix: 129", "ipv6_prefix: -64"} {
+		_, err := filtertest.Build(filtertest.Env(t), "rate-limiting", "minute: 1\n"+y)
+		if err == nil || !strings.Contains(err.Error(), "config.ipv6_prefix: rate-limiting: must be between 32 and 128") {
+			t.Errorf("%s: %v", y, err)
+		}
+	}
+}
+
+// TestTierChangeKeepsUsedFraction pins what a caller that changes tier
+// keeps: the state of each window is how long until its bucket is full
+// again, so the fraction used carries over, not the count (README, Tiers).
+// A consumer that used 2 of free's 2 per minute has used all of premium's
+// 5, and gets premium's first token one premium interval (12 s) later.
+func TestTierChangeKeepsUsedFraction(t *testing.T) {
+	f := mustBuild(t, filtertest.Env(t), "limit_by: ip\ntier_source: jwt.plan\ntiers:\n  free: {minute: 2}\n  premium: {minute: 5}\ndefault_tier: free\n")
+	req := filtertest.NewRequest("GET", "/", "198.51.100.1")
+	send := func(plan string, offset time.Duration) filters.Verdict {
+		req.Reset()
+		req.Ctx.Claims = claims{"plan": plan}
+		req.Ctx.Start = t0.Add(offset)
+		return req.Run(f)
+	}
+	for i := 0; i < 2; i++ {
+		if send("free", 0) != filters.Continue {
+			t.Fatalf("free request %d rejected", i+1)
+		}
+	}
+	if send("free", 0) != filters.Respond {
+		t.Fatal("third free request admitted")
+	}
+	if send("premium", 0) != filters.Respond {
+		t.Fatal("premium request admitted at once: the count carried over, not the fraction (update the README)")
+	}
+	if hdr(req, "X-RateLimit-Limit-Minute") != "5" || hdr(req, "X-RateLimit-Remaining-Minute") != "0" || hdr(req, "Retry-After") != "12" {
+		t.Fatalf("premium 429 headers:\n%s", req.RC.Response.Header.String())
+	}
+	if send("premium", 12*time.Second-time.Millisecond) != filters.Respond {
+		t.Fatal("premium request admitted before Retry-After")
+	}
+	if send("premium", 12*time.Second) != filters.Continue {
+		t.Fatal("premium request rejected at Retry-After")
+	}
+	if send("premium", 12*time.Second) != filters.Respond {
+		t.Fatal("second premium request at 12 s admitted")
+	}
+	// Down again: 5 of premium's 5 used is 2 of free's 2.
+	if send("free", 12*time.Second) != filters.Respond || hdr(req, "X-RateLimit-Remaining-Minute") != "0" {
+		t.Fatal("free request admitted after premium used its bucket")
 	}
 }

@@ -51,16 +51,21 @@ func BenchmarkDecisionParallel(b *testing.B) {
 // BenchmarkAccess is the plugin path: Access and Response of one request.
 func BenchmarkAccess(b *testing.B) {
 	cons := &filters.Consumer{ID: "0b5c2d53-5d7e-4a9c-9f44-000000000001", Tier: "premium"}
-	for _, c := range []struct{ name, conf string }{
-		{"local/consumer", benchConf},
-		{"local/ip", benchConf + "limit_by: ip\n"},
-		{"local/tiers", "tiers:\n  standard: {second: 1000000}\n  premium: {second: 1000000, minute: 10000000, hour: 100000000}\ndefault_tier: standard\n"},
-		{"local/hide_client_headers", benchConf + "hide_client_headers: true\n"},
-		{"local/reject429", "hour: 1\n"},
+	for _, c := range []struct{ name, conf, ip string }{
+		{"local/consumer", benchConf, ""},
+		{"local/ip", benchConf + "limit_by: ip\n", ""},
+		{"local/ip6", benchConf + "limit_by: ip\n", "2001:db8:1:2::7"}, // keyed by its /64
+		{"local/tiers", "tiers:\n  standard: {second: 1000000}\n  premium: {second: 1000000, minute: 10000000, hour: 100000000}\ndefault_tier: standard\n", ""},
+		{"local/hide_client_headers", benchConf + "hide_client_headers: true\n", ""},
+		{"local/reject429", "hour: 1\n", ""},
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			f := filtertest.MustBuild(b, filtertest.Env(b), "rate-limiting", c.conf)
-			req := filtertest.NewRequest("GET", "/api/orders", "203.0.113.7")
+			ip := c.ip
+			if ip == "" {
+				ip = "203.0.113.7"
+			}
+			req := filtertest.NewRequest("GET", "/api/orders", ip)
 			now := time.Now()
 			b.ReportAllocs()
 			for b.Loop() {
