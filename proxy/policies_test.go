@@ -524,3 +524,44 @@ plugins:
 		t.Fatalf("within the limit: %.80q", out)
 	}
 }
+
+// TestSharedLimitNotAbuse: a path bucket all clients share, used up by one
+// client, gives the others 429s that do not count as their abuse (they
+// would be blocked on every route); a per-IP limit's 429s do. The path
+// compared is the request path, before strip_path, as Kong's.
+func TestSharedLimitNotAbuse(t *testing.T) {
+	b := startBackend(t, "api")
+	g := startGateway(t, `
+admin: {listen: "127.0.0.1:0"}
+listen: {http: "127.0.0.1:0"}
+abuse: {enabled: true, threshold: 12, window: 1m, block_ttl: 1m}
+services: [{name: api, targets: ["@B1@"]}]
+routes:
+  - {name: login, paths: ["/api"], service: api, strip_path: true, plugins: [shared]}
+  - {name: mine, paths: ["/mine"], service: api, plugins: [per-ip]}
+  - {name: open, paths: ["/open"], service: api}
+plugins:
+  - {name: shared, plugin: rate-limiting, config: {limit_by: path, path: /api/login, minute: 2}}
+  - {name: per-ip, plugin: rate-limiting, config: {limit_by: ip, minute: 1}}
+`, b)
+	attacker, victim, control := clientFrom("127.0.0.2"), clientFrom("127.0.0.3"), clientFrom("127.0.0.4")
+	for i := 0; i < 2; i++ {
+		if r := doFrom(t, attacker, "POST", g.url+"/api/login", nil, ""); r.status != 200 || r.echo(t).URI != "/login" {
+			t.Fatalf("attacker #%d: %d", i, r.status)
+		}
+	}
+	for i := 0; i < 6; i++ { // 6 × 429 (weight 5) = 30 > 12, were they counted
+		if r := doFrom(t, victim, "POST", g.url+"/api/login", nil, ""); r.status != 429 {
+			t.Fatalf("victim #%d: %d (the shared bucket did not apply)", i, r.status)
+		}
+	}
+	if r := doFrom(t, victim, "GET", g.url+"/open/x", nil, ""); r.status != 200 {
+		t.Errorf("victim blocked by someone else's use of a shared limit: %d %s", r.status, r.body)
+	}
+	for i := 0; i < 7; i++ {
+		doFrom(t, control, "GET", g.url+"/mine/x", nil, "")
+	}
+	if r := doFrom(t, control, "GET", g.url+"/open/x", nil, ""); r.status != 403 {
+		t.Errorf("per-IP 429s not counted as abuse: %d", r.status)
+	}
+}
