@@ -447,8 +447,13 @@ func appendPointerToken(dst, raw []byte) []byte {
 	if bytes.IndexByte(raw, '\\') >= 0 {
 		raw = appendUnescaped(nil, raw)
 	}
-	dst = append(dst, '/')
-	for _, c := range raw {
+	return appendPointerEscaped(append(dst, '/'), raw)
+}
+
+// appendPointerEscaped appends key, unescaped, as the text of a JSON
+// pointer token: "~" as "~0", "/" as "~1" (RFC 6901).
+func appendPointerEscaped(dst, key []byte) []byte {
+	for _, c := range key {
 		switch c {
 		case '~':
 			dst = append(dst, '~', '0')

@@ -164,16 +164,7 @@ func (st *state) appendPath(dst []byte) []byte {
 			st.kbuf = appendUnescaped(st.kbuf[:0], raw)
 			raw = st.kbuf
 		}
-		for _, c := range raw {
-			switch c {
-			case '~':
-				dst = append(dst, '~', '0')
-			case '/':
-				dst = append(dst, '~', '1')
-			default:
-				dst = append(dst, c)
-			}
-		}
+		dst = appendPointerEscaped(dst, raw)
 	}
 	return dst
 }
