@@ -4,6 +4,7 @@
 package filtertest
 
 import (
+	"github.com/edgeguard/edgeguard/filters/jwt/jose"
 	"io"
 	"log/slog"
 	"net"
@@ -111,3 +112,20 @@ func (r *Request) Run(f filters.Filter) filters.Verdict {
 	}
 	return v
 }
+
+// JSONClaims is a filters.Claims over a claims JSON document, read with
+// jose as the jwt plugin reads verified claims; it also gives the raw
+// claim (template.TypedClaims), as the jwt plugin's claims do.
+type JSONClaims []byte
+
+// AppendClaim appends the claim at path as text (arrays comma-joined).
+func (j JSONClaims) AppendClaim(dst []byte, path string) ([]byte, bool) {
+	v, k := jose.Lookup(j, path)
+	if k == jose.Invalid || k == jose.Null {
+		return dst, false
+	}
+	return jose.AppendText(dst, v, k), true
+}
+
+// ClaimJSON returns the raw JSON of the claim at path and its kind.
+func (j JSONClaims) ClaimJSON(path string) ([]byte, jose.Kind) { return jose.Lookup(j, path) }

@@ -4,22 +4,9 @@ import (
 	"testing"
 
 	"github.com/edgeguard/edgeguard/filters/filtertest"
-	"github.com/edgeguard/edgeguard/filters/jwt/jose"
 )
 
-// jsonClaims is a filters.Claims with TypedClaims over a claims JSON
-// document, read with jose as the jwt plugin reads verified claims.
-type jsonClaims []byte
-
-func (j jsonClaims) AppendClaim(dst []byte, path string) ([]byte, bool) {
-	v, k := jose.Lookup(j, path)
-	if k == jose.Invalid || k == jose.Null {
-		return dst, false
-	}
-	return jose.AppendText(dst, v, k), true
-}
-
-func (j jsonClaims) ClaimJSON(path string) ([]byte, jose.Kind) { return jose.Lookup(j, path) }
+type jsonClaims = filtertest.JSONClaims
 
 func TestAppendCheckedPathSegment(t *testing.T) {
 	tpl := MustCompile("/files/$(query.f)")

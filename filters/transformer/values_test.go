@@ -9,22 +9,9 @@ import (
 	"github.com/edgeguard/edgeguard/filters"
 	"github.com/edgeguard/edgeguard/filters/filtertest"
 	"github.com/edgeguard/edgeguard/filters/gatewayid/verify"
-	"github.com/edgeguard/edgeguard/filters/jwt/jose"
 )
 
-// jsonClaims is a filters.Claims over a claims JSON document that also
-// gives the raw claim (template.TypedClaims), as the jwt plugin's does.
-type jsonClaims []byte
-
-func (j jsonClaims) AppendClaim(dst []byte, path string) ([]byte, bool) {
-	v, k := jose.Lookup(j, path)
-	if k == jose.Invalid || k == jose.Null {
-		return dst, false
-	}
-	return jose.AppendText(dst, v, k), true
-}
-
-func (j jsonClaims) ClaimJSON(path string) ([]byte, jose.Kind) { return jose.Lookup(j, path) }
+type jsonClaims = filtertest.JSONClaims
 
 // requestLine is the request target the proxy forwards (the header's copy,
 // which Access keeps in step with the URI).
