@@ -413,6 +413,9 @@ func (g *Gateway) errorHandler(rc *fasthttp.RequestCtx, err error) {
 	c.RequestID = appendRequestID(c.RequestID[:0])
 	g.coreReject(st, status, reason, msg)
 	rc.Response.Header.SetCanonical(hdrRequestID, c.RequestID)
+	if g.tls != nil && rc.IsTLS() {
+		g.tls.state.Load().after(rc) // HSTS, as on every HTTPS response
+	}
 	rc.SetConnectionClose()
 	// The client may still be sending.
 	if st.conn != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"github.com/edgeguard/edgeguard/proxy/pathnorm"
 	"net"
 	"net/http"
 	"sync"
@@ -220,14 +221,23 @@ func (g *Gateway) handleHTTP(rc *fasthttp.RequestCtx) {
 	h := &rc.Request.Header
 	h.DelBytes(st.clientHdr)
 	h.DelBytes(st.clientHdrU)
+	// The host the request is routed by (an absolute-form target's
+	// authority replaces Host, RFC 9112 §3.2.2) decides the redirect too,
+	// and is where it points; an invalid one is answered 400 by g.handle.
+	checkHost(h)
 	if tlsconf.IsACMEChallenge(h.RequestURI()) {
 		if st.acme != nil {
 			st.acme(rc)
 			startWrite(rc)
 			return
 		}
-		g.handle(rc) // an upstream may answer its own challenges
-		return
+		// An upstream may answer its own challenges, but only a path
+		// that is one once normalised: "/.well-known/acme-challenge/../../v1"
+		// would otherwise reach /v1 over plain HTTP, past the redirect.
+		if acmeChallengePath(h.RequestURI()) {
+			g.handle(rc)
+			return
+		}
 	}
 	if st.force || (st.redirect && g.tls.mgr.HasCertificate(hostNoPort(h.Host()))) {
 		bp := redirBufs.Get().(*[]byte)
@@ -237,6 +247,15 @@ func (g *Gateway) handleHTTP(rc *fasthttp.RequestCtx) {
 		return
 	}
 	g.handle(rc)
+}
+
+// acmeChallengePath reports whether uri's normalised path is under the
+// ACME challenge prefix.
+func acmeChallengePath(uri []byte) bool {
+	path, _ := splitQuery(uri)
+	var buf [256]byte
+	norm, err := pathnorm.Normalize(buf[:0], path)
+	return err == nil && tlsconf.IsACMEChallenge(norm)
 }
 
 func hostNoPort(h []byte) []byte {

@@ -191,15 +191,38 @@ func TestTLSRedirect(t *testing.T) {
 	if e.be.hits.Load() != 0 {
 		t.Fatal("a redirected request reached the upstream")
 	}
-	// ACME challenges are not redirected (no ACME here: the route answers).
+	// ACME challenges are not redirected (no ACME here: the route answers),
+	// but only a path that is one once normalised.
 	if r := do(t, "GET", e.url+"/.well-known/acme-challenge/tok", nil, nil); r.status != 200 {
 		t.Fatalf("challenge: %d", r.status)
+	}
+	hits := e.be.hits.Load()
+	_, httpPort, _ := net.SplitHostPort(strings.TrimPrefix(e.url, "http://"))
+	for _, target := range []string{"/.well-known/acme-challenge/../../v1/orders?id=1", "/.well-known/acme-challenge/%2e%2e/%2e%2e/v1"} {
+		out := raw(t, "127.0.0.1:"+httpPort, "GET "+target+" HTTP/1.1\r\nHost: api.test\r\nConnection: close\r\n\r\n")
+		if !strings.HasPrefix(out, "HTTP/1.1 301") || !strings.Contains(out, "Location: https://api.test:"+port+"/") {
+			t.Errorf("%s over plain HTTP: %.100q", target, out)
+		}
+	}
+	// An absolute-form target is redirected by its own authority, as it is
+	// routed.
+	out := raw(t, "127.0.0.1:"+httpPort, "GET http://other.test/secret HTTP/1.1\r\nHost: api.test\r\nConnection: close\r\n\r\n")
+	if !strings.HasPrefix(out, "HTTP/1.1 301") || !strings.Contains(out, "Location: https://other.test:"+port+"/secret") {
+		t.Errorf("absolute-form: %.200q", out)
+	}
+	if e.be.hits.Load() != hits {
+		t.Fatal("a request that should have been redirected reached the upstream")
 	}
 	// Following the redirect lands on HTTPS with the configured HSTS.
 	c := e.client(nil)
 	res, _, err := get(t, c, "https://api.test:"+port+"/a", nil)
 	if err != nil || res.Header.Get("Strict-Transport-Security") != "max-age=63072000; includeSubDomains; preload" {
 		t.Fatalf("%v %v", err, res.Header)
+	}
+	// So do the answers to requests the server could not read.
+	res, _, err = get(t, e.client(nil), "https://api.test:"+port+"/a", map[string]string{"X-Big": strings.Repeat("a", 20000)})
+	if err != nil || res.StatusCode != 431 || res.Header.Get("Strict-Transport-Security") == "" {
+		t.Fatalf("431 over HTTPS: %v %v", err, res)
 	}
 }
 
