@@ -1,11 +1,16 @@
 package tlsconf
 
 import (
+	"bytes"
+	"context"
 	"crypto/tls"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -23,10 +28,11 @@ func TestACMEPebble(t *testing.T) {
 	dir := t.TempDir()
 	static := ca.Issue(t, dir, "static", tlstest.Options{}, "static.test")
 	data := t.TempDir()
+	var logs syncBuffer
 	m, err := New(Config{
 		Certificates: []CertFiles{{CertFile: static.CertFile, KeyFile: static.KeyFile}},
 		ACME:         ACME{Hosts: []string{"acme.test"}, DirectoryURL: pb.DirectoryURL, CAFile: pb.CAFile, Email: "ops@acme.test"},
-	}, Options{DataDir: data})
+	}, Options{DataDir: data, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,6 +51,9 @@ func TestACMEPebble(t *testing.T) {
 	t.Logf("issued by pebble in %v: %s, issuer %s", time.Since(start).Round(time.Millisecond), leaf.DNSNames, leaf.Issuer)
 	if leaf.DNSNames[0] != "acme.test" {
 		t.Fatalf("names %v", leaf.DNSNames)
+	}
+	if !strings.Contains(logs.String(), "acme certificate issued") {
+		t.Fatalf("issuance not logged:\n%s", logs.String())
 	}
 	// Stored in the data directory.
 	if _, err := os.Stat(filepath.Join(data, "acme", "acme.test")); err != nil {
@@ -70,5 +79,64 @@ func TestACMEPebble(t *testing.T) {
 	defer m2.Close()
 	if leaf2, err := m2.Leaf("acme.test"); err != nil || leaf2.SerialNumber.Cmp(leaf.SerialNumber) != 0 {
 		t.Fatalf("cached certificate not reused: %v", err)
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// A config reload keeps the autocert manager when the ACME settings are
+// unchanged; when they change, the old manager (whose renewal timers
+// autocert cannot stop) no longer reaches the CA.
+func TestACMEManagerLifecycle(t *testing.T) {
+	ca := tlstest.NewCA(t, "static")
+	static := ca.Issue(t, t.TempDir(), "static", tlstest.Options{}, "static.test")
+	cfg := Config{
+		Certificates: []CertFiles{{CertFile: static.CertFile, KeyFile: static.KeyFile}},
+		ACME:         ACME{Hosts: []string{"acme.test"}, DirectoryURL: "https://127.0.0.1:1/dir"},
+	}
+	m, err := New(cfg, Options{DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	first := m.acme.Load()
+	if err := m.Update(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if m.acme.Load() != first || first.retired.Load() {
+		t.Fatal("unchanged acme settings replaced the autocert manager")
+	}
+	cfg.ACME.Email = "ops@acme.test"
+	if err := m.Update(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if m.acme.Load() == first {
+		t.Fatal("changed acme settings kept the old manager")
+	}
+	if _, err := first.m.Client.Discover(context.Background()); err == nil || !strings.Contains(err.Error(), "replaced by a config reload") {
+		t.Fatalf("the replaced manager still reaches the CA: %v", err)
+	}
+	second := m.acme.Load()
+	cfg.ACME = ACME{}
+	if err := m.Update(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if !second.retired.Load() {
+		t.Fatal("acme turned off: the old manager was not retired")
 	}
 }

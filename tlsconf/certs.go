@@ -4,10 +4,10 @@ import (
 	"crypto/rsa"
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
 	"fmt"
 	"os"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -75,18 +75,17 @@ type certSet struct {
 	all      []*tls.Certificate
 }
 
-// loadSet loads every pair; any error fails the whole set.
-func loadSet(files []CertFiles, now time.Time) (*certSet, error) {
+// buildSet makes the SNI table from the slots' certificates (all
+// non-nil once Update succeeded).
+func buildSet(slots []slot) *certSet {
 	s := &certSet{exact: map[string][]*tls.Certificate{}, wildcard: map[string][]*tls.Certificate{}}
-	var errs []error
-	for _, cf := range files {
-		c, err := LoadPair(cf, now)
-		if err != nil {
-			errs = append(errs, err)
+	for _, sl := range slots {
+		c := sl.cert
+		if c == nil {
 			continue
 		}
 		s.all = append(s.all, c)
-		if cf.Default || s.def == nil {
+		if sl.files.Default || s.def == nil {
 			s.def = c
 		}
 		for _, n := range certNames(c.Leaf) {
@@ -97,10 +96,31 @@ func loadSet(files []CertFiles, now time.Time) (*certSet, error) {
 			}
 		}
 	}
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
+	return s
+}
+
+// serving records the pairs (cert file, key file) that running Managers
+// serve a good certificate from, so that Check, on a config reload, does
+// not refuse a pair that is bad now but keeps its last good certificate.
+var serving sync.Map // [2]string -> *tls.Certificate
+
+func serve(s slot) {
+	if s.cert != nil {
+		serving.Store([2]string{s.files.CertFile, s.files.KeyFile}, s.cert)
 	}
-	return s, nil
+}
+
+func unserve(s slot) {
+	if s.cert != nil {
+		serving.CompareAndDelete([2]string{s.files.CertFile, s.files.KeyFile}, s.cert)
+	}
+}
+
+// isServed reports whether a running Manager serves a good certificate
+// from cf's files.
+func isServed(cf CertFiles) bool {
+	_, ok := serving.Load([2]string{cf.CertFile, cf.KeyFile})
+	return ok
 }
 
 // lookup returns the certificates for an SNI name (lower case, no trailing

@@ -47,7 +47,8 @@ type Config struct {
 	// ClientAuth is "require" (default when client_ca_file is set) or
 	// "optional" (verified when given).
 	ClientAuth string `yaml:"client_auth"`
-	// ClientCertHeader carries the verified client subject (RFC 2253) to
+	// ClientCertHeader carries the verified client subject (RFC 4514, see
+	// ClientSubject) to
 	// upstreams (default X-Client-Cert-Subject). It is removed from every
 	// client request on every listener, so clients can never set it.
 	ClientCertHeader string `yaml:"client_cert_header"`
@@ -92,10 +93,16 @@ type ACME struct {
 	// CAFile is a PEM bundle trusted for the ACME server's own HTTPS
 	// (for a private CA or pebble); default the system roots.
 	CAFile string `yaml:"ca_file"`
-	// RenewBefore is how long before expiry certificates are renewed
-	// (default 30 days, autocert's).
+	// RenewBefore is how long before expiry certificates are renewed. It
+	// must be shorter than the CA's certificate lifetime (else every new
+	// certificate is renewed at once, in a loop) and at most 720h
+	// (MaxRenewBefore; autocert uses no more). Default: autocert's,
+	// min(lifetime/3, 30 days), which suits any lifetime.
 	RenewBefore time.Duration `yaml:"renew_before"`
 }
+
+// MaxRenewBefore is autocert's cap on RenewBefore (30 days).
+const MaxRenewBefore = 30 * 24 * time.Hour
 
 // Enabled reports whether ACME is configured.
 func (a *ACME) Enabled() bool { return len(a.Hosts) > 0 }
@@ -179,7 +186,10 @@ func Check(n confnode.Node, c *Config, httpsOn bool) {
 		if cf.Default {
 			defaults++
 		}
-		if _, err := LoadPair(*cf, time.Now()); err != nil {
+		// A bad pair that a running Manager still serves a good
+		// certificate from is not an error on a config reload: Update
+		// keeps that certificate and logs the bad files.
+		if _, err := LoadPair(*cf, time.Now()); err != nil && !isServed(*cf) {
 			en.Errorf("%s", fieldMsg(err))
 		}
 	}
@@ -247,6 +257,9 @@ func Check(n confnode.Node, c *Config, httpsOn bool) {
 	}
 	if c.ACME.RenewBefore < 0 {
 		an.FieldErrorf("renew_before", "must be positive")
+	}
+	if c.ACME.RenewBefore > MaxRenewBefore {
+		an.FieldErrorf("renew_before", "must be at most 720h (autocert caps it at 30 days); keep it shorter than the CA's certificate lifetime")
 	}
 }
 

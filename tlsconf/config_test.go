@@ -172,6 +172,7 @@ func TestCheck(t *testing.T) {
 		{good + "client_cert_header: 'X Bad'", "invalid header name"},
 		{good + "acme: {hosts: ['*.a.test']}", "no wildcards"},
 		{good + "acme: {hosts: [a.test], directory_url: 'http://x'}", "must be an https:// URL"},
+		{good + "acme: {hosts: [a.test], renew_before: 721h}", "acme.renew_before: must be at most 720h (autocert caps it at 30 days)"},
 		{good + "sesion_ticket_rotation: 1h", "unknown field (did you mean \"session_ticket_rotation\"?)"},
 		{"certificates: [{cert_file: " + garbage + ", key_file: " + l.KeyFile + "}]", "certificates[0]: certificate " + garbage + ": "},
 		{"certificates: [{cert_file: " + weak.CertFile + ", key_file: " + weak.KeyFile + "}]", "certificates[0]: certificate " + weak.CertFile + " has a 1024-bit RSA key"},

@@ -55,3 +55,17 @@ func FuzzRedirect(f *testing.F) {
 		}
 	})
 }
+
+// FuzzAppendSubject: never panics; the result is printable ASCII (safe in
+// a header) whatever the subject holds.
+func FuzzAppendSubject(f *testing.F) {
+	f.Add([]byte("0\x1e1\x0e0\x0c\x06\x03U\x04\x03\x0c\x05alice1\x0c0\n\x06\x03U\x04\n\x0c\x03\xe2\x80\xae"))
+	f.Add([]byte{0x30, 0x00})
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		for i, c := range AppendSubject(nil, raw) {
+			if c < 0x20 || c >= 0x7f {
+				t.Fatalf("byte %#x at %d", c, i)
+			}
+		}
+	})
+}

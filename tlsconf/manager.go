@@ -14,9 +14,11 @@
 package tlsconf
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -26,6 +28,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -41,6 +44,10 @@ type Options struct {
 	// DataDir is edgeguard's data directory; ACME state goes to
 	// DataDir/acme.
 	DataDir string
+	// RetryInterval is how often a certificate pair that failed to load is
+	// tried again although its files did not change, e.g. one that was not
+	// yet valid (default 30s).
+	RetryInterval time.Duration
 }
 
 // Manager serves certificates and TLS settings; it is safe for concurrent
@@ -57,8 +64,8 @@ type Manager struct {
 	base   *tls.Config
 
 	mu      sync.Mutex // serialises Reload/Update/rotation
-	stamps  []fileStamp
-	failed  []fileStamp
+	slots   []slot     // one per configured pair, under mu
+	retry   time.Duration
 	keys    [][32]byte
 	reloads atomic.Uint64
 	rejects atomic.Uint64
@@ -68,9 +75,70 @@ type Manager struct {
 }
 
 type acmeState struct {
-	cfg   ACME
-	m     *autocert.Manager
-	hosts map[string]bool
+	cfg     ACME
+	m       *autocert.Manager
+	hosts   map[string]bool
+	retired atomic.Bool // replaced by a config reload: no more CA requests
+}
+
+// retire stops st's manager from talking to the CA. autocert has no way
+// to stop a Manager's renewal timers, so they keep firing, but each
+// renewal fails without a request (and autocert retries it every 30-60
+// minutes).
+func (st *acmeState) retire() {
+	if st != nil {
+		st.retired.Store(true)
+	}
+}
+
+// retiredTransport fails every request once its manager is retired.
+type retiredTransport struct {
+	next    http.RoundTripper
+	retired *atomic.Bool
+}
+
+func (t retiredTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if t.retired.Load() {
+		return nil, errors.New("tls: acme settings replaced by a config reload")
+	}
+	return t.next.RoundTrip(r)
+}
+
+// logCache logs each certificate autocert stores, which is what it does
+// after every issuance and renewal (autocert has no hook of its own).
+type logCache struct {
+	autocert.Cache
+	log         *slog.Logger
+	renewBefore time.Duration
+}
+
+func (c logCache) Put(ctx context.Context, key string, data []byte) error {
+	err := c.Cache.Put(ctx, key, data)
+	if strings.Contains(key, "+") && !strings.HasSuffix(key, "+rsa") || strings.HasPrefix(key, "acme_account") {
+		return err // challenge tokens, the account key
+	}
+	rest := data
+	for {
+		var b *pem.Block
+		if b, rest = pem.Decode(rest); b == nil {
+			break
+		}
+		if b.Type != "CERTIFICATE" {
+			continue
+		}
+		leaf, perr := x509.ParseCertificate(b.Bytes)
+		if perr != nil {
+			break
+		}
+		c.log.Info("tls: acme certificate issued", "host", key, "serial", leaf.SerialNumber.String(),
+			"not_after", leaf.NotAfter.UTC().Format(time.RFC3339), "err", err)
+		if life := leaf.NotAfter.Sub(leaf.NotBefore); c.renewBefore >= life {
+			c.log.Error("tls: acme renew_before is not shorter than the certificate lifetime: it will be renewed again at once",
+				"host", key, "renew_before", c.renewBefore.String(), "lifetime", life.String())
+		}
+		break
+	}
+	return err
 }
 
 type fileStamp struct {
@@ -79,12 +147,25 @@ type fileStamp struct {
 	mtime time.Time
 }
 
+// slot is one configured certificate pair and the last good certificate
+// loaded from it, which keeps serving while newer files are bad.
+type slot struct {
+	files  CertFiles
+	stamp  [2]fileStamp     // of the files last loaded or tried
+	cert   *tls.Certificate // last good; never nil once Update succeeded
+	failed bool             // stamp did not load: retried every retry
+	tried  time.Time
+}
+
 // New loads every certificate of cfg (an error if one is bad) and starts
 // the file watcher and the ticket key rotation.
 func New(cfg Config, opts Options) (*Manager, error) {
-	m := &Manager{log: opts.Logger, dataDir: opts.DataDir, stop: make(chan struct{})}
+	m := &Manager{log: opts.Logger, dataDir: opts.DataDir, retry: opts.RetryInterval, stop: make(chan struct{})}
 	if m.log == nil {
 		m.log = slog.New(slog.DiscardHandler)
+	}
+	if m.retry <= 0 {
+		m.retry = 30 * time.Second
 	}
 	m.base = &tls.Config{GetConfigForClient: m.configForClient, MinVersion: tls.VersionTLS12}
 	m.rotateKeys()
@@ -113,15 +194,37 @@ func (m *Manager) configForClient(*tls.ClientHelloInfo) (*tls.Config, error) {
 }
 
 // Update installs a new configuration (a gateway config reload). It loads
-// the certificates first; on error nothing changes.
+// the certificates first; a bad pair whose files served a good certificate
+// before keeps that certificate (logged, and retried like in the watcher),
+// any other bad pair is an error and nothing changes.
 func (m *Manager) Update(cfg Config) error {
 	cfg.Defaults()
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	set, err := loadSet(cfg.Certificates, time.Now())
-	if err != nil {
-		return err
+	now := time.Now()
+	slots := make([]slot, len(cfg.Certificates))
+	var errs []error
+	for i, cf := range cfg.Certificates {
+		s := &slots[i]
+		s.files, s.stamp = cf, stampOf(cf)
+		c, err := LoadPair(cf, now)
+		if err == nil {
+			s.cert = c
+			continue
+		}
+		prev := m.slotFor(cf)
+		if prev == nil {
+			errs = append(errs, err)
+			continue
+		}
+		s.cert, s.failed, s.tried = prev.cert, true, now
+		m.rejects.Add(1)
+		m.log.Error("tls: certificate refused, the previous one from these files keeps serving", "cert_file", cf.CertFile, "err", err)
 	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	set := buildSet(slots)
 	sc, err := m.serverConfig(&cfg)
 	if err != nil {
 		return err
@@ -132,11 +235,26 @@ func (m *Manager) Update(cfg Config) error {
 	if cfg.ACME.Enabled() {
 		sc.NextProtos = append(sc.NextProtos, acme.ALPNProto)
 	}
-	m.stamps = stampsOf(cfg.Certificates)
-	m.failed = nil
+	for _, s := range m.slots {
+		unserve(s)
+	}
+	m.slots = slots
+	for _, s := range m.slots {
+		serve(s)
+	}
 	m.cfg.Store(&cfg)
 	m.certs.Store(set)
 	m.server.Store(sc)
+	return nil
+}
+
+// slotFor returns the slot loaded from the same files, or nil.
+func (m *Manager) slotFor(cf CertFiles) *slot {
+	for i := range m.slots {
+		if s := &m.slots[i]; s.files.CertFile == cf.CertFile && s.files.KeyFile == cf.KeyFile && s.cert != nil {
+			return s
+		}
+	}
 	return nil
 }
 
@@ -191,10 +309,11 @@ func (m *Manager) updateACME(cfg *Config) error {
 	old := m.acme.Load()
 	if !cfg.ACME.Enabled() {
 		m.acme.Store(nil)
+		old.retire()
 		return nil
 	}
 	if old != nil && reflect.DeepEqual(old.cfg, cfg.ACME) {
-		return nil
+		return nil // the same manager keeps its certificates and timers
 	}
 	dir := filepath.Join(m.dataDir, "acme")
 	if m.dataDir == "" {
@@ -203,31 +322,33 @@ func (m *Manager) updateACME(cfg *Config) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("tls: acme: %v", err)
 	}
+	st := &acmeState{cfg: cfg.ACME, hosts: map[string]bool{}}
 	client := &acme.Client{DirectoryURL: cfg.ACME.DirectoryURL}
 	if client.DirectoryURL == "" {
 		client.DirectoryURL = autocert.DefaultACMEDirectory
 	}
+	tr := http.DefaultTransport
 	if cfg.ACME.CAFile != "" {
 		pool, err := LoadCAPool(cfg.ACME.CAFile)
 		if err != nil {
 			return err
 		}
-		client.HTTPClient = &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{
-			TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}
+		tr = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}
 	}
-	st := &acmeState{cfg: cfg.ACME, hosts: map[string]bool{}}
+	client.HTTPClient = &http.Client{Timeout: 60 * time.Second, Transport: retiredTransport{tr, &st.retired}}
 	for _, h := range cfg.ACME.Hosts {
 		st.hosts[normName(h)] = true
 	}
 	st.m = &autocert.Manager{
 		Prompt:      autocert.AcceptTOS,
-		Cache:       autocert.DirCache(dir),
+		Cache:       logCache{autocert.DirCache(dir), m.log, cfg.ACME.RenewBefore},
 		HostPolicy:  autocert.HostWhitelist(cfg.ACME.Hosts...),
 		RenewBefore: cfg.ACME.RenewBefore,
 		Client:      client,
 		Email:       cfg.ACME.Email,
 	}
 	m.acme.Store(st)
+	old.retire()
 	return nil
 }
 
@@ -283,33 +404,49 @@ func (m *Manager) HasCertificate(host []byte) bool {
 	return set.lookup(name) != nil || (set != nil && set.def != nil)
 }
 
-// Reload reloads the certificate files now (SIGHUP). A bad file is logged
-// and returned; the certificates in force are kept.
+// Reload reads every certificate pair again now (the admin API). Each
+// pair is loaded on its own: good ones are installed, a bad one is logged
+// and returned, and its slot keeps its last good certificate.
 func (m *Manager) Reload() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return m.reloadLocked(stampsOf(m.cfg.Load().Certificates))
+	var errs []error
+	now := time.Now()
+	for i := range m.slots {
+		if err := m.loadSlot(i, stampOf(m.slots[i].files), now); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	m.certs.Store(buildSet(m.slots))
+	return errors.Join(errs...)
 }
 
-func (m *Manager) reloadLocked(stamps []fileStamp) error {
-	cfg := m.cfg.Load()
-	set, err := loadSet(cfg.Certificates, time.Now())
+// loadSlot loads slot i's files (stamp st); on error the slot keeps its
+// certificate and is marked failed. Called with mu held; the caller
+// installs buildSet(m.slots).
+func (m *Manager) loadSlot(i int, st [2]fileStamp, now time.Time) error {
+	s := &m.slots[i]
+	s.stamp, s.tried = st, now
+	c, err := LoadPair(s.files, now)
 	if err != nil {
-		m.failed = stamps
+		s.failed = true
 		m.rejects.Add(1)
-		m.log.Error("tls: new certificates refused, the previous ones keep serving", "err", err)
+		m.log.Error("tls: certificate refused, the previous one from these files keeps serving", "cert_file", s.files.CertFile, "err", err)
 		return err
 	}
-	m.stamps, m.failed = stamps, nil
-	m.certs.Store(set)
+	unserve(*s)
+	s.cert, s.failed = c, false
+	serve(*s)
 	m.reloads.Add(1)
-	m.log.Info("tls: certificates reloaded", "count", len(set.all))
+	m.log.Info("tls: certificate reloaded", "cert_file", s.files.CertFile, "serial", c.Leaf.SerialNumber.String(), "names", certNames(c.Leaf))
 	return nil
 }
 
-// watch polls the certificate files (size and mtime) and reloads when they
-// change. A change that fails to load is retried only when the files change
-// again (a cert written before its key loads on the second change).
+// watch polls the certificate files (size and mtime) and reloads a pair
+// when its files change. Pairs are independent: a bad one never holds
+// back another. A pair that failed (a certificate written before its key,
+// one not yet valid) is tried again when its files change or every
+// RetryInterval.
 func (m *Manager) watch() {
 	defer m.done.Done()
 	t := time.NewTimer(m.cfg.Load().ReloadInterval)
@@ -321,25 +458,28 @@ func (m *Manager) watch() {
 		case <-t.C:
 		}
 		m.mu.Lock()
-		cfg := m.cfg.Load()
-		now := stampsOf(cfg.Certificates)
-		if !slices.Equal(now, m.stamps) && !slices.Equal(now, m.failed) {
-			m.reloadLocked(now)
+		now, changed := time.Now(), false
+		for i, s := range m.slots {
+			st := stampOf(s.files)
+			if st != s.stamp || s.failed && now.Sub(s.tried) >= m.retry {
+				changed = m.loadSlot(i, st, now) == nil || changed
+			}
 		}
+		if changed {
+			m.certs.Store(buildSet(m.slots))
+		}
+		interval := m.cfg.Load().ReloadInterval
 		m.mu.Unlock()
-		t.Reset(cfg.ReloadInterval)
+		t.Reset(interval)
 	}
 }
 
-func stampsOf(files []CertFiles) []fileStamp {
-	out := make([]fileStamp, 0, 2*len(files))
-	for _, f := range files {
-		for _, name := range []string{f.CertFile, f.KeyFile} {
-			st := fileStamp{name: name}
-			if fi, err := os.Stat(name); err == nil {
-				st.size, st.mtime = fi.Size(), fi.ModTime()
-			}
-			out = append(out, st)
+func stampOf(f CertFiles) [2]fileStamp {
+	var out [2]fileStamp
+	for i, name := range []string{f.CertFile, f.KeyFile} {
+		out[i].name = name
+		if fi, err := os.Stat(name); err == nil {
+			out[i].size, out[i].mtime = fi.Size(), fi.ModTime()
 		}
 	}
 	return out
@@ -394,15 +534,11 @@ func (m *Manager) Close() {
 		close(m.stop)
 	}
 	m.done.Wait()
-}
-
-// ClientSubject returns the verified client certificate's subject
-// (RFC 2253) or "" when the client sent none.
-func ClientSubject(cs *tls.ConnectionState) string {
-	if cs == nil || len(cs.VerifiedChains) == 0 || len(cs.VerifiedChains[0]) == 0 {
-		return ""
+	m.mu.Lock()
+	for _, s := range m.slots {
+		unserve(s)
 	}
-	return cs.VerifiedChains[0][0].Subject.String()
+	m.mu.Unlock()
 }
 
 // Leaf returns the certificate that would answer name for a modern client

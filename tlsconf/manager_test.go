@@ -443,3 +443,77 @@ func TestUpstreamConfig(t *testing.T) {
 		t.Fatalf("%q %v", line, err)
 	}
 }
+
+// One bad pair never holds back the others: an expired wildcard stays
+// refused (its previous certificate keeps serving) while a renewed
+// certificate for another name is installed, by the watcher, Reload,
+// Update and Check.
+func TestBadPairIsolated(t *testing.T) {
+	f := newFixture(t, nil)
+	wildSerial := f.wild.Cert.SerialNumber.String()
+	exp := f.ca.Issue(t, t.TempDir(), "exp", tlstest.Options{NotBefore: time.Now().Add(-48 * time.Hour), NotAfter: time.Now().Add(-time.Hour)}, "*.wild.example.com")
+	exp.WriteTo(t, f.wild.CertFile, f.wild.KeyFile)
+	renewed := f.ca.Issue(t, t.TempDir(), "a2", tlstest.Options{}, "a.example.com")
+	renewed.WriteTo(t, f.a.CertFile, f.a.KeyFile)
+	waitServed(t, f, "a.example.com", renewed.Cert.SerialNumber.String())
+	waitServed(t, f, "x.wild.example.com", wildSerial)
+
+	third := f.ca.Issue(t, t.TempDir(), "a3", tlstest.Options{}, "a.example.com")
+	third.WriteTo(t, f.a.CertFile, f.a.KeyFile)
+	if err := f.m.Reload(); err == nil || !strings.Contains(err.Error(), "expired") {
+		t.Fatalf("Reload: %v", err)
+	}
+	if leaf, _ := f.m.Leaf("a.example.com"); leaf.SerialNumber.Cmp(third.Cert.SerialNumber) != 0 {
+		t.Fatal("Reload did not install the good pair next to the bad one")
+	}
+	waitServed(t, f, "x.wild.example.com", wildSerial)
+
+	// A config reload: Check does not refuse the pair that still serves
+	// its last good certificate, Update keeps that certificate.
+	_, msg := check(t, "certificates:\n  - {cert_file: "+f.wild.CertFile+", key_file: "+f.wild.KeyFile+"}\n", true)
+	if msg != "" {
+		t.Fatalf("Check refused a pair with a last good certificate: %s", msg)
+	}
+	if err := f.m.Update(*f.m.Config()); err != nil {
+		t.Fatal(err)
+	}
+	waitServed(t, f, "x.wild.example.com", wildSerial)
+	// The same bad files in a new slot (no last good pair) are refused.
+	_, msg = check(t, "certificates:\n  - {cert_file: "+f.wild.CertFile+", key_file: "+f.a.KeyFile+"}\n", true)
+	if !strings.Contains(msg, "certificates[0]") {
+		t.Fatalf("Check accepted a bad pair without a last good certificate: %q", msg)
+	}
+}
+
+// A pair that is not yet valid is retried on a timer, without any file
+// change, and served once valid.
+func TestNotYetValidRetried(t *testing.T) {
+	ca := tlstest.NewCA(t, "test CA")
+	dir := t.TempDir()
+	a := ca.Issue(t, dir, "a", tlstest.Options{}, "a.example.com")
+	m, err := New(Config{Certificates: []CertFiles{{CertFile: a.CertFile, KeyFile: a.KeyFile}}, ReloadInterval: 100 * time.Millisecond},
+		Options{RetryInterval: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(m.Close)
+	early := ca.Issue(t, t.TempDir(), "early", tlstest.Options{NotBefore: time.Now().Add(2 * time.Second)}, "a.example.com")
+	early.WriteTo(t, a.CertFile, a.KeyFile)
+	deadline := time.Now().Add(8 * time.Second)
+	for {
+		leaf, err := m.Leaf("a.example.com")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if leaf.SerialNumber.Cmp(early.Cert.SerialNumber) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("not-yet-valid certificate never retried")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if _, refused := m.Reloads(); refused == 0 {
+		t.Fatal("the early certificate was not refused first")
+	}
+}
