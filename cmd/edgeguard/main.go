@@ -305,6 +305,11 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	}
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT, syscall.SIGUSR1)
+	// A reader of stdout or stderr that goes away (a log shipper's pipe)
+	// must not kill the gateway: Go's default for a broken pipe on fd 1 or
+	// 2 is to die of SIGPIPE. Ignored, the write returns EPIPE, which the
+	// access log counts as a write error.
+	signal.Ignore(syscall.SIGPIPE)
 	done := make(chan error, 1)
 	go func() { done <- g.Serve() }()
 	select {

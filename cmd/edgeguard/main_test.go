@@ -347,3 +347,45 @@ func TestAdminDialAddr(t *testing.T) {
 		t.Error("off: no error")
 	}
 }
+
+// TestStdoutGoneAway: the reader of the access log on stdout (a log
+// shipper's pipe) goes away; the gateway goes on serving instead of dying
+// of SIGPIPE.
+func TestStdoutGoneAway(t *testing.T) {
+	listen, admin := freePort(t), freePort(t)
+	cmd := exec.Command(os.Args[0], "run")
+	cmd.Env = append(os.Environ(), "EDGEGUARD_CLI_MAIN=1", "EDGEGUARD_LISTEN="+listen, "EDGEGUARD_ADMIN_LISTEN="+admin, "EDGEGUARD_DATA_DIR="+t.TempDir())
+	cmd.Stderr = io.Discard
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	url := "http://" + listen + "/v1/hello"
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if res, err := http.Get(url); err == nil {
+			res.Body.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the gateway did not start")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	stdout.Close() // the reader is gone
+	for i := 0; i < 20; i++ {
+		res, err := http.Get(url)
+		if err != nil {
+			t.Fatalf("request %d after stdout's reader left: %v", i, err)
+		}
+		res.Body.Close()
+		time.Sleep(20 * time.Millisecond) // the access log's writer runs in between
+	}
+	if cmd.ProcessState != nil {
+		t.Fatalf("exited: %v", cmd.ProcessState)
+	}
+}
