@@ -180,6 +180,7 @@ func (g *Gateway) newAccessLog(cfg *config.Config) (*accesslog.Logger, error) {
 	}
 	o := cfg.AccessLog.Options()
 	o.Dropped = g.metrics.logDropped
+	o.ErrorLog = g.log
 	al, err := accesslog.NewWithOptions(o)
 	if err != nil {
 		return nil, fmt.Errorf("access_log.path: cannot open the access log: %w", err)

@@ -34,6 +34,9 @@ const (
 //	  secret_file: /etc/edgeguard/cluster.key   # or secret: ${EDGEGUARD_CLUSTER_SECRET}
 //	  sync_interval: 100ms
 //
+// insecure: true (no secret) needs a loopback bind_addr unless
+// insecure_allow_public: true is set as well.
+//
 // secret_file is handled by confnode (any `x_file` key of a string field).
 type Config struct {
 	NodeName      string   `yaml:"node_name"`
@@ -48,8 +51,13 @@ type Config struct {
 	Secret string `yaml:"secret"`
 	// Insecure allows running without a secret (plain-text gossip that
 	// anyone who can reach bind_port can join). Never in production.
-	Insecure     bool          `yaml:"insecure"`
-	SyncInterval time.Duration `yaml:"sync_interval"`
+	Insecure bool `yaml:"insecure"`
+	// InsecureAllowPublic allows Insecure with a bind_addr that is not a
+	// loopback address (0.0.0.0, a LAN address): anyone who can reach it
+	// can join and push blocks (even 0.0.0.0/0) and rate-limit debt. Only
+	// for a network no one else can reach.
+	InsecureAllowPublic bool          `yaml:"insecure_allow_public"`
+	SyncInterval        time.Duration `yaml:"sync_interval"`
 }
 
 // Decode decodes and validates a `cluster:` node. ok is false when errors
@@ -117,6 +125,14 @@ func (c *Config) Validate(n confnode.Node) bool {
 		}
 	case !c.Insecure:
 		n.Errorf("a secret (or secret_file) is required for gossip encryption; set insecure: true to run without one (not for production)")
+	default:
+		if ip := net.ParseIP(c.BindAddr); ip != nil && !ip.IsLoopback() && !c.InsecureAllowPublic {
+			n.FieldErrorf("bind_addr", "with insecure: true (plain-text gossip anyone can join) must be a loopback address, not %s; "+
+				"set a secret, or insecure_allow_public: true on a network no one else can reach", c.BindAddr)
+		}
+	}
+	if c.InsecureAllowPublic && !c.Insecure {
+		n.FieldErrorf("insecure_allow_public", "only with insecure: true")
 	}
 	if c.SyncInterval == 0 {
 		c.SyncInterval = DefaultSyncInterval

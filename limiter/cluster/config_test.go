@@ -1,9 +1,12 @@
 package cluster
 
 import (
+	"bytes"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -37,6 +40,11 @@ func TestConfigErrors(t *testing.T) {
 		{"cluster: {insecure: true, sync_interval: 1ms}", "cluster.sync_interval: must be between 10ms and 10s"},
 		{"cluster: {insecure: true, sync_intervall: 1s}", `cluster.sync_intervall: unknown field (did you mean "sync_interval"?)`},
 		{"cluster: {insecure: true, advertise_addr: x}", `cluster.advertise_addr: must be an IP address, not "x"`},
+		// Plain-text gossip anyone can join: loopback only, unless opted in twice.
+		{"cluster: {insecure: true}", "cluster.bind_addr: with insecure: true (plain-text gossip anyone can join) must be a loopback address, not 0.0.0.0"},
+		{"cluster: {insecure: true, bind_addr: 10.0.0.11}", "cluster.bind_addr: with insecure: true"},
+		{"cluster: {insecure: true, bind_addr: '::'}", "cluster.bind_addr: with insecure: true"},
+		{"cluster: {secret: " + testSecret + ", insecure_allow_public: true}", "cluster.insecure_allow_public: only with insecure: true"},
 	}
 	for _, c := range cases {
 		_, err := decode(t, "test.yaml", c.yaml)
@@ -100,4 +108,93 @@ func TestWrongSecretCannotJoin(t *testing.T) {
 	if a.ml.NumMembers() != 1 || b.ml.NumMembers() != 1 {
 		t.Fatalf("members: a sees %d, b sees %d; want 1 each", a.ml.NumMembers(), b.ml.NumMembers())
 	}
+}
+
+// TestInsecureBind: plain-text gossip is accepted on a loopback address,
+// or anywhere with insecure_allow_public: true.
+func TestInsecureBind(t *testing.T) {
+	for _, y := range []string{
+		"cluster: {insecure: true, bind_addr: 127.0.0.1}",
+		"cluster: {insecure: true, bind_addr: '::1'}",
+		"cluster: {insecure: true, insecure_allow_public: true}",
+		"cluster: {insecure: true, bind_addr: 10.0.0.11, insecure_allow_public: true}",
+	} {
+		if _, err := decode(t, "test.yaml", y); err != nil {
+			t.Errorf("%s: %v", y, err)
+		}
+	}
+	port := 0
+	_, err := New(Config{NodeName: "x", BindAddr: "0.0.0.0", BindPort: &port, Insecure: true, SyncInterval: time.Second}, Options{})
+	if err == nil || !strings.Contains(err.Error(), "refusing plain-text gossip") {
+		t.Fatalf("New, insecure on 0.0.0.0: %v", err)
+	}
+}
+
+// TestInsecureWarns: a node with plain-text gossip says so at start.
+func TestInsecureWarns(t *testing.T) {
+	var logs lockedBuffer
+	port := 0
+	n, err := New(Config{NodeName: "x", BindAddr: "127.0.0.1", BindPort: &port, Insecure: true, SyncInterval: time.Second},
+		Options{ManualSync: true, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.Shutdown()
+	if s := logs.String(); !strings.Contains(s, "level=WARN") || !strings.Contains(s, "gossip is plain text") {
+		t.Errorf("no warning about plain-text gossip:\n%s", s)
+	}
+}
+
+// TestMembershipLogged: joins, leaves and deaths of peers are logged.
+func TestMembershipLogged(t *testing.T) {
+	var logs lockedBuffer
+	start := func(name string, seeds ...string) *Node {
+		port := 0
+		cfg := Config{NodeName: name, BindAddr: "127.0.0.1", BindPort: &port, Seeds: seeds, Secret: testSecret, SyncInterval: time.Second}
+		opts := Options{Tune: fastLAN, ManualSync: true, RejoinInterval: time.Hour, Logger: testLogger()}
+		if name == "a" {
+			opts.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+		}
+		n, err := New(cfg, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { n.Shutdown() })
+		return n
+	}
+	a := start("a")
+	b := start("b", a.Addr())
+	c := start("c", a.Addr())
+	has := func(s string) func() bool { return func() bool { return strings.Contains(logs.String(), s) } }
+	waitFor(t, 5*time.Second, "join logged", has("level=INFO msg=\"cluster: member joined\" member=c"))
+	b.Shutdown()
+	waitFor(t, 5*time.Second, "leave logged", has("level=INFO msg=\"cluster: member left\" member=b"))
+	for _, m := range a.Status().Members {
+		if m.Name == "b" && m.State != "left" {
+			t.Errorf("b shut down: state %q, want left (not counted as dead)", m.State)
+		}
+	}
+	c.kill()
+	waitFor(t, 10*time.Second, "death logged", has("level=WARN msg=\"cluster: member dead\" member=c"))
+	if strings.Contains(logs.String(), "member=a") {
+		t.Errorf("the node logged itself:\n%s", logs.String())
+	}
+}
+
+// lockedBuffer is a bytes.Buffer safe for concurrent writers.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
 }

@@ -24,6 +24,7 @@
 package cluster
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -141,6 +142,9 @@ func New(cfg Config, opts Options) (*Node, error) {
 	if key == nil && !cfg.Insecure {
 		return nil, errors.New("cluster: refusing to start without a secret (set insecure: true to allow plain-text gossip)")
 	}
+	if ip := net.ParseIP(cfg.BindAddr); key == nil && opts.Transport == nil && (ip == nil || !ip.IsLoopback()) && !cfg.InsecureAllowPublic {
+		return nil, fmt.Errorf("cluster: refusing plain-text gossip on %q, which is not a loopback address (set a secret, or insecure_allow_public: true)", cfg.BindAddr)
+	}
 	if cfg.SyncInterval <= 0 {
 		cfg.SyncInterval = DefaultSyncInterval
 	}
@@ -162,6 +166,10 @@ func New(cfg Config, opts Options) (*Node, error) {
 	}
 	if n.log == nil {
 		n.log = slog.New(slog.DiscardHandler)
+	}
+	if key == nil {
+		n.log.Warn("cluster: gossip is plain text and unauthenticated (insecure: true); anyone who can reach it can join "+
+			"and change the shared blocklist and rate limits; set a secret", "bind_addr", cfg.BindAddr, "public", cfg.InsecureAllowPublic)
 	}
 	n.blk.init()
 	set := opts.Metrics
@@ -279,6 +287,10 @@ func (n *Node) Shutdown() error {
 		n.closed.Store(true)
 		close(n.stop)
 		n.wg.Wait()
+		// Tell the others this is a leave, not a crash (see NodeMeta).
+		if e := n.ml.UpdateNode(time.Second); e != nil {
+			n.log.Debug("cluster: announce leave", "err", e)
+		}
 		if e := n.ml.Leave(time.Second); e != nil {
 			n.log.Debug("cluster: leave", "err", e)
 		}
@@ -655,18 +667,35 @@ func (ev *events) set(m *memberlist.Node, state string) {
 		cur = &member{name: m.Name}
 		n.members[m.Name] = cur
 	}
-	if cur.state != state {
+	changed := cur.state != state
+	if changed {
 		cur.since = now
 	}
 	// Called under memberlist's node lock: the only safe moment to read m.
 	cur.ip = append(cur.ip[:0], m.Addr...)
 	cur.port = m.Port
 	cur.addr, cur.state = net.JoinHostPort(cur.ip.String(), strconv.Itoa(int(m.Port))), state
+	if changed && m.Name != n.self {
+		logMember(n.log, m.Name, cur.addr, state)
+	}
+}
+
+// logMember logs a peer's change of state: joined and left at INFO, dead
+// or suspect at WARN.
+func logMember(log *slog.Logger, name, addr, state string) {
+	switch state {
+	case "alive":
+		log.Info("cluster: member joined", "member", name, "addr", addr)
+	case "left":
+		log.Info("cluster: member left", "member", name, "addr", addr)
+	default:
+		log.Warn("cluster: member "+state, "member", name, "addr", addr)
+	}
 }
 
 func (ev *events) NotifyJoin(m *memberlist.Node) { ev.set(m, "alive") }
 func (ev *events) NotifyLeave(m *memberlist.Node) {
-	if m.State == memberlist.StateLeft {
+	if m.State == memberlist.StateLeft || bytes.Equal(m.Meta, metaLeaving) {
 		ev.set(m, "left")
 	} else {
 		ev.set(m, "dead")
@@ -792,7 +821,17 @@ func (n *Node) Status() Status {
 // delegate is memberlist's view of the node.
 type delegate Node
 
-func (d *delegate) NodeMeta(limit int) []byte { return nil }
+// NodeMeta is metaLeaving once Shutdown has begun: memberlist hands a
+// left node to NotifyLeave with the state it had before (Node.State is
+// not updated), so peers tell a leave from a death by this meta.
+func (d *delegate) NodeMeta(limit int) []byte {
+	if (*Node)(d).closed.Load() {
+		return metaLeaving
+	}
+	return nil
+}
+
+var metaLeaving = []byte("leaving")
 
 func (d *delegate) NotifyMsg(b []byte) {
 	n := (*Node)(d)

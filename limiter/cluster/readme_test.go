@@ -8,7 +8,7 @@ import (
 )
 
 // TestREADMEConfig decodes the cluster sections of README.md (with the
-// secret file replaced by insecure: true), so the docs cannot drift.
+// secret file replaced by a secret), so the docs cannot drift.
 func TestREADMEConfig(t *testing.T) {
 	data, err := os.ReadFile("README.md")
 	if err != nil {
@@ -21,7 +21,7 @@ func TestREADMEConfig(t *testing.T) {
 		if !strings.HasPrefix(b, "cluster:") {
 			continue
 		}
-		b = secret.ReplaceAllString(b, "${1}insecure: true")
+		b = secret.ReplaceAllString(b, "${1}secret: "+testSecret)
 		b = strings.SplitN(b, "\nplugins:", 2)[0]
 		if _, err := decode(t, "README.md", b); err != nil {
 			t.Errorf("example:\n%s\n%v", b, err)

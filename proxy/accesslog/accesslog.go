@@ -18,8 +18,10 @@
 package accesslog
 
 import (
-	"bufio"
+	"bytes"
+	"fmt"
 	"io"
+	"log/slog"
 	"net/netip"
 	"os"
 	"strconv"
@@ -94,18 +96,43 @@ var entryPool = sync.Pool{New: func() any { return new(Entry) }}
 
 // Logger is an asynchronous JSON line writer. It is safe for concurrent use.
 type Logger struct {
-	path    string
-	queue   chan *Entry
-	dropped atomic.Uint64
-	written atomic.Uint64
-	reopen  chan struct{}
-	done    chan struct{}
-	closed  atomic.Bool
-	mu      sync.Mutex // guards out during reopen
-	out     io.WriteCloser
-	ext     *Extras
-	mDrop   *metrics.Counter
+	path      string
+	queue     chan *Entry
+	dropped   atomic.Uint64
+	written   atomic.Uint64
+	writeErrs atomic.Uint64
+	reopen    chan struct{}
+	done      chan struct{}
+	closed    atomic.Bool
+	ext       *Extras
+	mDrop     *metrics.Counter
+	errLog    *slog.Logger
+
+	mu   sync.Mutex // guards next
+	next *output    // opened by Reopen, taken by the writer
+
+	// Owned by the writer goroutine (and Close after it ended).
+	out      *output
+	buf      []byte // complete lines not yet written
+	lines    int    // lines in buf
+	lastErr  time.Time
+	lostErrs uint64 // lines lost since the last logged error
 }
+
+// output is where lines go. regular: a regular file, where a line left
+// partial by a failed write is ended before the next one (midLine).
+type output struct {
+	w       io.WriteCloser
+	regular bool
+	midLine bool
+}
+
+// flushSize is how many bytes of lines are buffered before a write.
+const flushSize = 64 << 10
+
+// ErrorLogEvery is the minimum interval between two logged write errors;
+// the lines lost in between are counted and reported with the next one.
+const ErrorLogEvery = 10 * time.Second
 
 // New opens path ("stdout", "stderr" or a file, appended to) and starts the
 // writer with a queue of size entries.
@@ -121,30 +148,67 @@ func NewWithOptions(o Options) (*Logger, error) {
 	if len(probs) > 0 {
 		return nil, problemsError(probs)
 	}
-	if o.Buffer <= 0 {
-		o.Buffer = 8192
-	}
 	out, err := open(o.Path)
 	if err != nil {
 		return nil, err
 	}
-	l := &Logger{path: o.Path, queue: make(chan *Entry, o.Buffer), reopen: make(chan struct{}, 1), done: make(chan struct{}), out: out, ext: ext, mDrop: o.Dropped}
+	return start(o, ext, out), nil
+}
+
+// start starts the writer of a logger writing to out.
+func start(o Options, ext *Extras, out *output) *Logger {
+	if o.Buffer <= 0 {
+		o.Buffer = 8192
+	}
+	errLog := o.ErrorLog
+	if errLog == nil {
+		errLog = slog.Default()
+	}
+	l := &Logger{path: o.Path, queue: make(chan *Entry, o.Buffer), reopen: make(chan struct{}, 1), done: make(chan struct{}),
+		out: out, ext: ext, mDrop: o.Dropped, errLog: errLog, buf: make([]byte, 0, flushSize+4096)}
 	go l.run()
-	return l, nil
+	return l
 }
 
 type nopCloser struct{ io.Writer }
 
 func (nopCloser) Close() error { return nil }
 
-func open(path string) (io.WriteCloser, error) {
+func open(path string) (*output, error) {
 	switch path {
 	case "stdout":
-		return nopCloser{os.Stdout}, nil
+		return &output{w: nopCloser{os.Stdout}}, nil
 	case "stderr":
-		return nopCloser{os.Stderr}, nil
+		return &output{w: nopCloser{os.Stderr}}, nil
 	}
-	return os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+	if err != nil {
+		return nil, err
+	}
+	out := &output{w: f}
+	if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() {
+		out.regular = true
+		out.midLine = endsMidLine(path, fi.Size())
+	}
+	return out, nil
+}
+
+// endsMidLine reports whether the file at path, of size bytes, ends with
+// a partial line (left by a failed write, before a restart or a reopen).
+func endsMidLine(path string, size int64) bool {
+	if size == 0 {
+		return false
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	var b [1]byte
+	if _, err := f.ReadAt(b[:], size-1); err != nil {
+		return false
+	}
+	return b[0] != '\n'
 }
 
 // Acquire returns an empty Entry to fill and pass to Submit.
@@ -160,27 +224,55 @@ func (l *Logger) Submit(e *Entry) {
 	select {
 	case l.queue <- e:
 	default:
-		l.dropped.Add(1)
-		if l.mDrop != nil {
-			l.mDrop.Inc()
-		}
+		l.drop(1)
 		e.reset()
 		entryPool.Put(e)
 	}
 }
 
-// Dropped returns how many entries were dropped because the queue was full.
+func (l *Logger) drop(n int) {
+	l.dropped.Add(uint64(n))
+	if l.mDrop != nil {
+		l.mDrop.Add(n)
+	}
+}
+
+// Dropped returns how many lines were lost: dropped because the queue was
+// full, or not (completely) written because a write failed.
 func (l *Logger) Dropped() uint64 { return l.dropped.Load() }
 
 // Written returns how many lines were written.
 func (l *Logger) Written() uint64 { return l.written.Load() }
 
-// Reopen asks the writer to reopen a file output (for logrotate).
-func (l *Logger) Reopen() {
+// WriteErrors returns how many writes to the output failed.
+func (l *Logger) WriteErrors() uint64 { return l.writeErrs.Load() }
+
+// Reopen reopens a file output (for logrotate): it opens the path again and
+// hands the new file to the writer, which switches to it between lines.
+// When the path cannot be opened, lines keep going to the old file; the
+// error is returned and logged to Options.ErrorLog. Safe for concurrent
+// use; it does not wait for the writer.
+func (l *Logger) Reopen() error {
+	if l.path == "stdout" || l.path == "stderr" || l.closed.Load() {
+		return nil
+	}
+	out, err := open(l.path)
+	if err != nil {
+		err = fmt.Errorf("accesslog: cannot reopen %s, lines go on to the old file: %w", l.path, err)
+		l.errLog.Error("access log not reopened; it goes on where it was", "path", l.path, "err", err)
+		return err
+	}
+	l.mu.Lock()
+	if l.next != nil {
+		l.next.w.Close()
+	}
+	l.next = out
+	l.mu.Unlock()
 	select {
 	case l.reopen <- struct{}{}:
 	default:
 	}
+	return nil
 }
 
 // Close flushes queued entries and stops the writer.
@@ -190,40 +282,95 @@ func (l *Logger) Close() error {
 	}
 	close(l.queue)
 	<-l.done
-	return l.out.Close()
+	l.mu.Lock()
+	if l.next != nil {
+		l.next.w.Close()
+		l.next = nil
+	}
+	l.mu.Unlock()
+	return l.out.w.Close()
 }
 
 func (l *Logger) run() {
 	defer close(l.done)
-	w := bufio.NewWriterSize(l.out, 64<<10)
-	buf := make([]byte, 0, 4096)
 	for {
 		select {
 		case e, ok := <-l.queue:
 			if !ok {
-				w.Flush()
+				l.flush()
 				return
 			}
-			buf = AppendJSON(buf[:0], e)
-			buf = append(buf, '\n')
+			l.buf = AppendJSON(l.buf, e)
+			l.buf = append(l.buf, '\n')
+			l.lines++
 			e.reset()
 			entryPool.Put(e)
-			w.Write(buf)
-			l.written.Add(1)
-			if len(l.queue) == 0 {
-				w.Flush()
+			if len(l.buf) >= flushSize || len(l.queue) == 0 {
+				l.flush()
 			}
 		case <-l.reopen:
-			w.Flush()
-			if l.path != "stdout" && l.path != "stderr" {
-				if out, err := open(l.path); err == nil {
-					l.out.Close()
-					l.out = out
-					w.Reset(out)
-				}
+			l.flush()
+			l.mu.Lock()
+			next := l.next
+			l.next = nil
+			l.mu.Unlock()
+			if next != nil {
+				l.out.w.Close()
+				l.out = next
 			}
 		}
 	}
+}
+
+var newline = []byte{'\n'}
+
+// flush writes the buffered lines. A failed write does not stop the
+// logger: the lines not completely written are counted as dropped, the
+// error is logged (at most once per ErrorLogEvery) and the next flush
+// tries again, on a new line if the failed write left a partial one in a
+// regular file.
+func (l *Logger) flush() {
+	if len(l.buf) == 0 {
+		return
+	}
+	out := l.out
+	var err error
+	if out.midLine && out.regular {
+		if _, err = out.w.Write(newline); err == nil {
+			out.midLine = false
+		}
+	}
+	n := 0
+	if err == nil {
+		n, err = out.w.Write(l.buf)
+		if err == nil && n < len(l.buf) {
+			err = io.ErrShortWrite
+		}
+	}
+	done := bytes.Count(l.buf[:n], newline)
+	l.written.Add(uint64(done))
+	if err != nil {
+		if n > 0 && l.buf[n-1] != '\n' {
+			out.midLine = true
+		}
+		l.writeFailed(l.lines-done, err)
+	}
+	l.buf = l.buf[:0]
+	l.lines = 0
+}
+
+func (l *Logger) writeFailed(lost int, err error) {
+	l.writeErrs.Add(1)
+	l.drop(lost)
+	l.lostErrs += uint64(lost)
+	now := time.Now()
+	if !l.lastErr.IsZero() && now.Sub(l.lastErr) < ErrorLogEvery {
+		return
+	}
+	l.lastErr = now
+	l.errLog.Error("access log write failed; lines lost", "path", l.path, "err", err,
+		"lost_lines", l.lostErrs, "write_errors", l.writeErrs.Load())
+	l.lostErrs = 0
 }
 
 // AppendJSON appends e as a JSON object.

@@ -1,7 +1,9 @@
 package accesslog
 
 import (
+	"bytes"
 	"fmt"
+	"log/slog"
 	"sort"
 	"strings"
 
@@ -30,9 +32,14 @@ type Options struct {
 	// (`user_id: "$(jwt.sub)"`, see filters/template); an absent value is
 	// written as null. They replace Kong's custom_fields_by_lua.
 	CustomFields map[string]string
-	// Dropped, when set, is incremented for every line dropped because the
-	// queue was full (e.g. edgeguard_access_log_dropped_total).
+	// Dropped, when set, is incremented for every line lost: dropped
+	// because the queue was full, or not (completely) written because a
+	// write failed (e.g. edgeguard_access_log_dropped_total).
 	Dropped *metrics.Counter
+	// ErrorLog receives write errors (at most one record per ErrorLogEvery,
+	// with the lines lost since the last one) and failed reopens; nil is
+	// slog.Default().
+	ErrorLog *slog.Logger
 }
 
 // OptionError is a problem with one field of Options; Field is the config
@@ -261,11 +268,45 @@ func (l *Logger) Capture(e *Entry, c *filters.Ctx) {
 
 var redactedValue = []byte("REDACTED")
 
+// hasCookie reports whether the request came with a Cookie header. The
+// proxy deletes the parsed Cookie header before the line is captured (it
+// forwards the raw lines instead), so the raw headers are looked at too.
 func hasCookie(h *fasthttp.RequestHeader) bool {
 	for range h.Cookies() {
 		return true
 	}
+	return rawHasHeader(h.RawHeaders(), "cookie")
+}
+
+// rawHasHeader reports whether raw, header lines as received, holds a
+// non-empty header named name (lower case).
+func rawHasHeader(raw []byte, name string) bool {
+	for len(raw) > 0 {
+		line := raw
+		if i := bytes.IndexByte(raw, '\n'); i >= 0 {
+			line, raw = raw[:i], raw[i+1:]
+		} else {
+			raw = nil
+		}
+		c := bytes.IndexByte(line, ':')
+		if c == len(name) && asciiEqualFold(line[:c], name) && len(bytes.TrimSpace(line[c+1:])) > 0 {
+			return true
+		}
+	}
 	return false
+}
+
+func asciiEqualFold(b []byte, lower string) bool {
+	for i := 0; i < len(b); i++ {
+		c := b[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != lower[i] {
+			return false
+		}
+	}
+	return true
 }
 
 func (e *Entry) addExtra(v []byte) extraVal {
