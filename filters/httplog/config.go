@@ -56,6 +56,13 @@ type Config struct {
 	// as "REDACTED", in addition to Authorization, Proxy-Authorization,
 	// Cookie and Set-Cookie, which always are.
 	RedactHeaders []string `yaml:"redact_headers"`
+	// RedactQuery names query parameters whose values are logged as
+	// "REDACTED" in request.uri, request.url, request.querystring and
+	// upstream_uri (names compared decoded and case-insensitively).
+	// Default: jwt, access_token, token, api_key, apikey (the jwt and
+	// key-auth plugins' defaults among them); [] redacts none. Kong's
+	// http-log logs them in clear.
+	RedactQuery *[]string `yaml:"redact_query"`
 }
 
 // QueueConfig is Kong's `queue` record. Times are in seconds.
@@ -69,8 +76,10 @@ type QueueConfig struct {
 	// MaxEntries bounds the queue (default 10000); beyond it the oldest
 	// entries are dropped and counted.
 	MaxEntries *int `yaml:"max_entries"`
-	// MaxBytes bounds the bytes held by queued entries (default: no bound
-	// besides max_entries); beyond it new entries are dropped and counted.
+	// MaxBytes bounds the memory held by queued entries, in bytes (default
+	// 64 MiB, defaultMaxBytes); beyond it new entries are dropped and
+	// counted. An entry counts what it holds: its buffers' capacity, up to
+	// ~20 KB for a request with large headers.
 	MaxBytes *int64 `yaml:"max_bytes"`
 	// MaxRetryTime is how long a batch is retried before it is dropped
 	// (default 60).
@@ -111,6 +120,14 @@ type settings struct {
 
 func (s *settings) key() string { return fmt.Sprintf("httplog\x00%#v", *s) }
 
+// defaultMaxBytes is queue.max_bytes when not given: 64 MiB, room for the
+// default 10000 entries of ~6 KB each.
+const defaultMaxBytes = 64 << 20
+
+// defaultRedactQuery are the query parameters redacted when redact_query
+// is not given: where tokens and API keys travel in a URL.
+var defaultRedactQuery = []string{"jwt", "access_token", "token", "api_key", "apikey"}
+
 // always redacted, lower case
 var alwaysRedacted = []string{"authorization", "proxy-authorization", "cookie", "set-cookie"}
 
@@ -134,7 +151,7 @@ func parse(cfg confnode.Node, env *filters.Env) (*settings, *layout) {
 func check(cfg confnode.Node, c Config, env *filters.Env) (*settings, *layout) {
 	s := &settings{instance: env.InstanceName, method: "POST", contentType: "application/json",
 		timeout: 10 * time.Second, keepalive: 60 * time.Second, batch: 1, delay: time.Second,
-		maxEntries: 10000, retryTime: 60 * time.Second, retryDelay: 10 * time.Millisecond,
+		maxEntries: 10000, maxBytes: defaultMaxBytes, retryTime: 60 * time.Second, retryDelay: 10 * time.Millisecond,
 		maxDelay: 60 * time.Second, concurrency: 1}
 
 	if c.HTTPEndpoint == "" {

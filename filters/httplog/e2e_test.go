@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -106,5 +107,66 @@ plugins: [{name: audit, plugin: http-log, config: {http_endpoint: "http://`+dead
 	// 650 entries, a queue of 100 and one batch in flight
 	if dropped < 650-101-1 || !strings.Contains(string(resp.Body()), `edgeguard_http_log_queue_entries{plugin="audit"} 100`) {
 		t.Errorf("dropped %d, want >= %d; queue gauge:\n%s", dropped, 650-102, regexp.MustCompile(`edgeguard_http_log_queue_entries.*`).FindString(string(resp.Body())))
+	}
+}
+
+// TestRequestHeadersThroughGateway: request.headers are the headers the
+// client sent, whether the request was proxied or rejected by a filter:
+// Host, Cookie and Proxy-Authorization (which forwarding rewrites, moves
+// or removes) are there, redacted values once per line.
+func TestRequestHeadersThroughGateway(t *testing.T) {
+	backend := serve(t, func(rc *fasthttp.RequestCtx) { rc.SetBodyString(`{"ok":true}`) })
+	var mu sync.Mutex
+	var bodies []string
+	col := serve(t, func(rc *fasthttp.RequestCtx) {
+		mu.Lock()
+		bodies = append(bodies, string(rc.PostBody()))
+		mu.Unlock()
+	})
+	g := gateway(t, `
+listen: {http: "127.0.0.1:0"}
+admin: {listen: "127.0.0.1:0", audit_log: "`+t.TempDir()+`/audit.log"}
+access_log: {path: "off"}
+services: [{name: b, targets: ["`+backend+`"]}]
+routes:
+  - {name: ok, paths: ["/v1"], service: b, plugins: [audit]}
+  - {name: deny, paths: ["/deny"], service: b, plugins: [audit, deny]}
+plugins:
+  - {name: audit, plugin: http-log, config: {http_endpoint: "http://`+col+`/", queue: {max_coalescing_delay: 0}}}
+  - {name: deny, plugin: ip-restriction, config: {deny: ["127.0.0.0/8"]}}
+`)
+	for _, path := range []string{"/v1/x?jwt=SECRETJWT", "/deny/x"} {
+		conn, err := net.Dial("tcp", g.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = io.WriteString(conn, "GET "+path+" HTTP/1.1\r\nHost: api.example.com\r\nAuthorization: Bearer SECRET1\r\n"+
+			"Authorization: Bearer SECRET2\r\nProxy-Authorization: Basic SECRET3\r\nCookie: sid=SECRET4\r\nX-Tenant: acme\r\nConnection: close\r\n\r\n")
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.ReadAll(conn)
+		conn.Close()
+	}
+	var got []string
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		mu.Lock()
+		got = slices.Clone(bodies)
+		mu.Unlock()
+		if len(got) == 2 {
+			break
+		}
+	}
+	if len(got) != 2 {
+		t.Fatalf("collector got %d entries, want 2", len(got))
+	}
+	want := `"headers":{"host":"api.example.com","authorization":["REDACTED","REDACTED"],"proxy-authorization":"REDACTED","cookie":"REDACTED","x-tenant":"acme","connection":"close"}`
+	for _, b := range got {
+		if !strings.Contains(b, want) {
+			t.Errorf("entry request headers differ; want %s in\n%s", want, b)
+		}
+		if strings.Contains(b, "SECRET") {
+			t.Errorf("entry leaks a secret: %s", b)
+		}
 	}
 }

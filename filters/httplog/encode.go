@@ -20,6 +20,10 @@ type layout struct {
 	fields []field
 	tree   []*fieldNode
 	redact [][]byte // lower case
+	// redactQuery are the query parameters whose values are redacted
+	// (lower case).
+	redactQuery     [][]byte
+	redactQueryLens uint64 // nameLens(redactQuery)
 }
 
 type field struct {
@@ -52,6 +56,19 @@ func compileLayout(c Config, cfg confnode.Node) *layout {
 		}
 		lay.redact = append(lay.redact, []byte(strings.ToLower(h)))
 	}
+	rq := defaultRedactQuery
+	if c.RedactQuery != nil {
+		rq = *c.RedactQuery
+	}
+	qn := cfg.Field("redact_query")
+	for i, name := range rq {
+		if name == "" || len(name) > maxQueryName {
+			qn.Index(i).Errorf("%s: query parameter name must have 1 to %d bytes", Name, maxQueryName)
+			continue
+		}
+		lay.redactQuery = append(lay.redactQuery, []byte(strings.ToLower(name)))
+	}
+	lay.redactQueryLens = nameLens(lay.redactQuery)
 	names := make([]string, 0, len(c.CustomFields))
 	for k := range c.CustomFields {
 		names = append(names, k)
@@ -90,6 +107,10 @@ func compileLayout(c Config, cfg confnode.Node) *layout {
 		for _, v := range tpl.Vars() {
 			if h := template.ReadsRedacted(v, func(name string) bool { return containsName(lay.redact, name) }); h != "" {
 				n.Errorf("%s: template reads %s, which is redacted from logs", Name, h)
+				bad = true
+			}
+			if q := queryVar(v); q != "" && redactsName(lay.redactQuery, []byte(q)) {
+				n.Errorf("%s: template reads query parameter %s, which is redacted from logs (redact_query)", Name, q)
 				bad = true
 			}
 		}
@@ -141,6 +162,99 @@ type kv struct {
 
 var redacted = []byte("REDACTED")
 
+var defaultRedactQueryNames = func() [][]byte {
+	var out [][]byte
+	for _, n := range defaultRedactQuery {
+		out = append(out, []byte(n))
+	}
+	return out
+}()
+
+// queryVar returns the parameter a template variable reads from the query
+// string (query.<name> and Kong's query_params forms), or "".
+func queryVar(v string) string {
+	lv := strings.ToLower(v)
+	switch {
+	case strings.HasPrefix(lv, "query."):
+		return v[len("query."):]
+	case strings.HasPrefix(lv, "query_params."):
+		return v[len("query_params."):]
+	case strings.HasPrefix(lv, "query_params["):
+		return strings.Trim(v[len("query_params"):], `[]"'`)
+	}
+	return ""
+}
+
+var defaultRedactQueryLens = nameLens(defaultRedactQueryNames)
+
+// nameLens returns the set of the names' lengths, a bit per length.
+func nameLens(names [][]byte) (m uint64) {
+	for _, n := range names {
+		m |= 1 << len(n)
+	}
+	return m
+}
+
+// maxQueryName bounds the length of a redact_query name (nameLens).
+const maxQueryName = 63
+
+// appendRedactedQuery appends the query string q with the values of the
+// parameters lay redacts replaced by REDACTED (a nil layout redacts the
+// default ones). Names are compared decoded (`%6Awt` is jwt, as the jwt
+// plugin reads it) and case-insensitively.
+func appendRedactedQuery(dst, q []byte, lay *layout) []byte {
+	list, lens := defaultRedactQueryNames, defaultRedactQueryLens
+	if lay != nil {
+		list, lens = lay.redactQuery, lay.redactQueryLens
+	}
+	if len(list) == 0 {
+		return append(dst, q...)
+	}
+	var nb [3 * maxQueryName]byte
+	for first := true; len(q) > 0; first = false {
+		part := q
+		if i := bytes.IndexByte(q, '&'); i >= 0 {
+			part, q = q[:i], q[i+1:]
+		} else {
+			q = nil
+		}
+		if !first {
+			dst = append(dst, '&')
+		}
+		eq := bytes.IndexByte(part, '=')
+		if eq < 0 {
+			dst = append(dst, part...)
+			continue
+		}
+		k := part[:eq]
+		// most names have no escapes and a length no redacted name has
+		name := k
+		if len(k) <= len(nb) && (bytes.IndexByte(k, '%') >= 0 || bytes.IndexByte(k, '+') >= 0) {
+			name = fasthttp.AppendUnquotedArg(nb[:0], k)
+		} else if len(k) > maxQueryName || lens&(1<<len(k)) == 0 {
+			dst = append(dst, part...)
+			continue
+		}
+		if redactsName(list, name) {
+			dst = append(dst, k...)
+			dst = append(dst, '=')
+			dst = append(dst, redacted...)
+			continue
+		}
+		dst = append(dst, part...)
+	}
+	return dst
+}
+
+func redactsName(list [][]byte, name []byte) bool {
+	for _, r := range list {
+		if len(r) == len(name) && bytes.EqualFold(r, name) {
+			return true
+		}
+	}
+	return false
+}
+
 var defaultRedact = func() [][]byte {
 	var out [][]byte
 	for _, h := range alwaysRedacted {
@@ -177,13 +291,13 @@ func (enc *encoder) appendEntry(b []byte, e *entry) []byte {
 	b = append(b, `,"querystring":`...)
 	b = enc.appendQuery(b, e.query.of(buf))
 	b = append(b, `,"headers":`...)
-	b = enc.appendHeaders(b, e.reqHdr, e.lay)
+	b = enc.appendHeaders(b, e.reqHdr, false, e.lay)
 	b = append(b, `,"size":`...)
 	b = strconv.AppendInt(b, e.reqSize, 10)
 	b = append(b, `},"response":{"status":`...)
 	b = strconv.AppendInt(b, int64(e.status), 10)
 	b = append(b, `,"headers":`...)
-	b = enc.appendHeaders(b, e.respHdr, e.lay)
+	b = enc.appendHeaders(b, e.respHdr, true, e.lay)
 	b = append(b, `,"size":`...)
 	b = strconv.AppendInt(b, e.respSize, 10)
 	b = append(b, `},"latencies":{"kong":`...)
@@ -281,15 +395,14 @@ func appendField(b []byte, n *fieldNode, e *entry) []byte {
 
 const maxPairs = 100
 
-// appendHeaders parses a header block (first line: request or status line)
-// and appends a JSON object of lower-case names; repeated headers become
-// arrays, redacted ones "REDACTED".
-func (enc *encoder) appendHeaders(b []byte, block []byte, lay *layout) []byte {
+// appendHeaders parses a header block (after a status line when
+// statusLine is set) and appends a JSON object of lower-case names;
+// repeated headers become arrays, redacted values "REDACTED" (one per
+// line: two Authorization lines give ["REDACTED","REDACTED"]).
+func (enc *encoder) appendHeaders(b []byte, block []byte, statusLine bool, lay *layout) []byte {
 	enc.kvs = enc.kvs[:0]
-	if i := bytes.IndexByte(block, '\n'); i >= 0 {
-		block = block[i+1:]
-	} else {
-		block = nil
+	if statusLine {
+		block = afterLine(block)
 	}
 	for len(block) > 0 && len(enc.kvs) < maxPairs {
 		line := block
@@ -376,10 +489,7 @@ func (enc *encoder) appendPairs(b []byte, headers bool, lay *layout) []byte {
 		first = false
 		b = filters.AppendJSONString(b, b2s(name))
 		b = append(b, ':')
-		if headers && lay.redacts(name) {
-			b = filters.AppendJSONString(b, b2s(redacted))
-			continue
-		}
+		red := headers && lay.redacts(name)
 		count := 0
 		for j := i; j < len(kvs); j++ {
 			if bytes.Equal(kvs[j].name, name) {
@@ -398,7 +508,9 @@ func (enc *encoder) appendPairs(b []byte, headers bool, lay *layout) []byte {
 				b = append(b, ',')
 			}
 			k++
-			if kvs[j].hasValue {
+			if red {
+				b = filters.AppendJSONString(b, b2s(redacted))
+			} else if kvs[j].hasValue {
 				b = filters.AppendJSONString(b, b2s(kvs[j].value))
 			} else {
 				b = append(b, "true"...)

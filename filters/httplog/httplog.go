@@ -19,14 +19,19 @@
 //
 // Secrets: Authorization, Proxy-Authorization, Cookie and Set-Cookie values
 // (and those of redact_headers) are written as "REDACTED"; custom_fields
-// templates may not read them.
+// templates may not read them. So are the values of the redact_query
+// parameters (jwt, access_token, token, api_key, apikey by default) in the
+// URI, URL, query string and upstream URI. Request headers are logged as
+// the client sent them (RawHeaders), for proxied and rejected requests alike.
 package httplog
 
 import (
+	"bytes"
 	"io"
 	"net/netip"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/edgeguard/edgeguard/filters"
 	"github.com/edgeguard/edgeguard/proxy/config/confnode"
@@ -117,7 +122,7 @@ type entry struct {
 
 	buf                                   []byte
 	id, method, host, path, query, upPath span
-	reqHdr, respHdr                       []byte
+	reqHdr, respHdr                       []byte // header lines; respHdr starts with the status line
 	custom                                [maxCustom]span
 	customOK                              uint64
 	bytes                                 int64 // accounted size while queued
@@ -140,6 +145,17 @@ func (e *entry) add(b []byte) span {
 	off := len(e.buf)
 	e.buf = append(e.buf, b...)
 	return span{int32(off), int32(len(b))}
+}
+
+// addQuery adds the query string with redacted values (see
+// appendRedactedQuery), so that no part of the entry holds them.
+func (e *entry) addQuery(q []byte, lay *layout) span {
+	off := len(e.buf)
+	e.buf = appendRedactedQuery(e.buf, q, lay)
+	if len(e.buf)-off > maxField {
+		e.buf = e.buf[:off+maxField]
+	}
+	return span{int32(off), int32(len(e.buf) - off)}
 }
 
 // fill copies what the entry needs from c; nothing of c is referenced
@@ -173,17 +189,39 @@ func (e *entry) fill(c *filters.Ctx, lay *layout, now time.Time) {
 	} else {
 		e.path = e.add(u.PathOriginal())
 	}
-	e.query = e.add(u.QueryString())
+	e.query = e.addQuery(u.QueryString(), lay)
 	e.upPath = e.add(u.PathOriginal())
 
-	e.reqHdr = capLines(req.Header.AppendBytes(e.reqHdr[:0]))
+	// The header blocks are rendered into a pooled scratch buffer and only
+	// their first maxHeaderBytes copied into the entry: appending a large
+	// block to the entry and cutting it afterwards would leave the entry
+	// holding (and the pool keeping) the capacity of the whole block.
+	sc := scratchPool.Get().(*[]byte)
+	// The request headers are logged as the client sent them, whether the
+	// request was proxied or rejected: forwarding rewrites Host, moves
+	// Cookie out of the header and removes hop-by-hop headers such as
+	// Proxy-Authorization. reqHdr holds header lines only (no request line).
+	if raw := req.Header.RawHeaders(); len(raw) > 0 {
+		e.reqSize = int64(len(raw) + len(req.Header.Method()) + len(c.Path) + len(u.QueryString()) + len(" ?  HTTP/1.1\r\n"))
+		e.reqHdr = append(e.reqHdr[:0], capLines(raw)...)
+	} else { // not parsed from the wire (a request built in a test)
+		*sc = req.Header.AppendBytes((*sc)[:0])
+		e.reqSize = int64(len(*sc))
+		e.reqHdr = append(e.reqHdr[:0], capLines(afterLine(*sc))...)
+	}
 	// ResponseHeader.AppendBytes overwrites its dst.
-	e.respHdr = capLines(resp.Header.AppendBytes(e.respHdr[:0]))
+	*sc = resp.Header.AppendBytes((*sc)[:0])
+	e.respSize = int64(len(*sc))
+	e.respHdr = append(e.respHdr[:0], capLines(*sc)...)
+	if cap(*sc) > maxScratch {
+		*sc = make([]byte, 0, 4<<10)
+	}
+	scratchPool.Put(sc)
 	in := int64(req.Header.ContentLength())
 	if in < 0 {
 		in = 0
 	}
-	e.reqSize = int64(len(e.reqHdr)) + in
+	e.reqSize += in
 	out := int64(resp.Header.ContentLength())
 	if resp.BodyStream() == nil {
 		out = int64(len(resp.Body()))
@@ -191,7 +229,7 @@ func (e *entry) fill(c *filters.Ctx, lay *layout, now time.Time) {
 	if out < 0 {
 		out = 0
 	}
-	e.respSize = int64(len(e.respHdr)) + out
+	e.respSize += out
 
 	e.customOK = 0
 	if lay != nil {
@@ -208,7 +246,29 @@ func (e *entry) fill(c *filters.Ctx, lay *layout, now time.Time) {
 			}
 		}
 	}
-	e.bytes = int64(len(e.buf) + len(e.reqHdr) + len(e.respHdr) + 256)
+	e.bytes = e.held()
+}
+
+// entryOverhead is the accounted size of an entry besides its buffers.
+const entryOverhead = int64(unsafe.Sizeof(entry{}))
+
+// held is the memory e holds: its struct and the capacity (not the length)
+// of its buffers, which is what stays allocated while it is queued.
+func (e *entry) held() int64 {
+	return entryOverhead + int64(cap(e.buf)+cap(e.reqHdr)+cap(e.respHdr))
+}
+
+// maxScratch bounds the header scratch buffer kept in scratchPool.
+const maxScratch = 64 << 10
+
+var scratchPool = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); return &b }}
+
+// afterLine returns b after its first line.
+func afterLine(b []byte) []byte {
+	if i := bytes.IndexByte(b, '\n'); i >= 0 {
+		return b[i+1:]
+	}
+	return nil
 }
 
 // capLines cuts a header block longer than maxHeaderBytes at a line end.

@@ -3,6 +3,7 @@ package httplog
 import (
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -10,6 +11,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/valyala/fasthttp"
 
@@ -434,6 +436,9 @@ func TestConfigErrors(t *testing.T) {
 		{"http_endpoint: http://x/\ncustom_fields: {request.user: \"x\"}", `would replace the built-in field "request"`},
 		{"http_endpoint: http://x/\ncustom_fields: {a: \"x\", a.b: \"y\"}", "conflicts with another custom field"},
 		{"http_endpoint: http://x/\nredact_headers: [\"bad name\"]", "config.redact_headers[0]: http-log: invalid header name"},
+		{"http_endpoint: http://x/\ncustom_fields: {t: \"$(query.JWT)\"}", "reads query parameter JWT, which is redacted"},
+		{"http_endpoint: http://x/\nredact_query: [sig]\ncustom_fields: {t: \"$(query_params.sig)\"}", "reads query parameter sig"},
+		{"http_endpoint: http://x/\nredact_query: [\"\"]", "config.redact_query[0]: http-log: query parameter name must have 1 to 63 bytes"},
 	} {
 		_, err := filtertest.Build(env, Name, tc.yaml)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -499,5 +504,177 @@ func TestCloseBoundedWithBlackHole(t *testing.T) {
 	}
 	if s := f.Stats(); s.Sent != 0 || s.Dropped != 500 {
 		t.Errorf("stats %+v: every entry must be dropped and counted", s)
+	}
+}
+
+// TestMaxBytesCountsHeldMemory: entries of requests with large header
+// blocks are accounted for the memory they hold (their buffers' capacity),
+// so max_bytes bounds the queue's memory; and max_bytes has a default.
+func TestMaxBytesCountsHeldMemory(t *testing.T) {
+	f := build(t, "http_endpoint: http://"+deadAddr(t)+"/\nqueue: {max_entries: 1000}")
+	if f.w.s.maxBytes != defaultMaxBytes {
+		t.Fatalf("default max_bytes = %d, want %d", f.w.s.maxBytes, defaultMaxBytes)
+	}
+	f.Close() // stop the sender so the queue only fills
+	const n = 200
+	for i := 0; i < n; i++ {
+		r := request(i)
+		for h := 0; h < 15; h++ { // ~15 KB of headers, as in the red-team run
+			r.RC.Request.Header.Set(fmt.Sprintf("X-H%d", h), strings.Repeat("v", 1000))
+		}
+		f.Log(&r.Ctx)
+	}
+	accounted := f.w.bytes.Load()
+	var held int64
+	for len(f.w.queue) > 0 {
+		e := <-f.w.queue
+		if c := cap(e.reqHdr); c > 2*maxHeaderBytes {
+			t.Errorf("an entry keeps a %d-byte request header buffer (cap %d)", c, maxHeaderBytes)
+		}
+		if len(e.reqHdr) > maxHeaderBytes {
+			t.Errorf("request header block of %d bytes, cap %d", len(e.reqHdr), maxHeaderBytes)
+		}
+		held += int64(cap(e.buf)+cap(e.reqHdr)+cap(e.respHdr)) + int64(unsafe.Sizeof(*e))
+		f.w.dequeued(e)
+	}
+	if held == 0 || held > accounted {
+		t.Errorf("queued entries hold %d bytes, accounted %d", held, accounted)
+	}
+}
+
+// TestRedactQuery: a token in the query string (the jwt plugin's ?jwt=, an
+// API key) is REDACTED in request.uri, request.url, request.querystring and
+// upstream_uri; redact_query replaces the default list.
+func TestRedactQuery(t *testing.T) {
+	const tok = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln"
+	for _, tc := range []struct {
+		conf, query, wantQ string
+		secrets            []string
+	}{
+		{"", "page=1&jwt=" + tok + "&%6Awt=" + tok + "&Access_Token=at1&apikey=k1&token",
+			"page=1&jwt=REDACTED&%6Awt=REDACTED&Access_Token=REDACTED&apikey=REDACTED&token", []string{tok, "at1", "k1"}},
+		{"redact_query: [sig]", "jwt=j1&sig=s1", "jwt=j1&sig=REDACTED", []string{"s1"}},
+		{"redact_query: []", "jwt=j1", "jwt=j1", nil},
+	} {
+		col := newCollector(t)
+		f := build(t, "http_endpoint: http://"+col.addr+"/\n"+tc.conf)
+		r := request(1)
+		r.RC.Request.SetRequestURI("/v1/items?" + tc.query)
+		f.Log(&r.Ctx)
+		col.wait(t, 1)
+		e := col.entries(t)[0]
+		req := e["request"].(map[string]any)
+		if req["uri"] != "/v1/items?"+tc.wantQ || req["url"] != "http://api.example.com/v1/items?"+tc.wantQ ||
+			e["upstream_uri"] != "/v1/items?"+tc.wantQ {
+			t.Errorf("%q: uri %v, url %v, upstream_uri %v, want query %s", tc.conf, req["uri"], req["url"], e["upstream_uri"], tc.wantQ)
+		}
+		raw := string(col.bodies[0])
+		for _, s := range tc.secrets {
+			if strings.Contains(raw, s) {
+				t.Errorf("%q: entry leaks %q: %s", tc.conf, s, raw)
+			}
+		}
+		if tc.conf == "" {
+			if qs := req["querystring"].(map[string]any); qs["jwt"] != "REDACTED" && fmt.Sprint(qs["jwt"]) != "[REDACTED REDACTED]" {
+				t.Errorf("querystring.jwt = %v", qs["jwt"])
+			}
+		}
+	}
+}
+
+// syncBuf is a log destination safe for concurrent writes.
+type syncBuf struct {
+	mu sync.Mutex
+	b  []byte
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.b = append(s.b, p...)
+	return len(p), nil
+}
+
+func (s *syncBuf) lines() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return strings.Split(strings.TrimSpace(string(s.b)), "\n")
+}
+
+// TestShutdownFlushLogged: with a slow collector, the entries the shutdown
+// flush could not send are reported in one line with the numbers sent and
+// dropped; and log lines carry the gateway's plugin key once (item: the
+// worker added it a second time).
+func TestShutdownFlushLogged(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &fasthttp.Server{Handler: func(rc *fasthttp.RequestCtx) {
+		time.Sleep(20 * time.Millisecond)
+	}}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Shutdown() })
+	var out syncBuf
+	env := filtertest.Env(t)
+	env.InstanceName = "hl"
+	// as proxy/runtime.go builds it
+	env.Logger = slog.New(slog.NewJSONHandler(&out, nil)).With("plugin", env.InstanceName)
+	f := filtertest.MustBuild(t, env, Name, "http_endpoint: http://"+ln.Addr().String()+"/\nqueue: {max_entries: 1000}").(*Filter)
+	f.w.budget = 300 * time.Millisecond
+	const n = 200
+	for i := 0; i < n; i++ {
+		r := request(i)
+		f.Log(&r.Ctx)
+	}
+	f.Close()
+	for deadline := time.Now().Add(5 * time.Second); f.Stats().Sent+f.Stats().Dropped < n && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+	}
+	st := f.Stats()
+	var final map[string]any
+	for _, l := range out.lines() {
+		if strings.Count(l, `"plugin":`) != 1 {
+			t.Errorf("log line without exactly one plugin key: %s", l)
+		}
+		var m map[string]any
+		if json.Unmarshal([]byte(l), &m) == nil && strings.Contains(fmt.Sprint(m["msg"]), "shutdown flush") {
+			if final != nil {
+				t.Errorf("two shutdown lines: %v and %v", final, m)
+			}
+			final = m
+		}
+	}
+	if final == nil {
+		t.Fatalf("no shutdown flush line in %q (stats %+v)", out.lines(), st)
+	}
+	sent, dropped := final["sent"].(float64), final["dropped"].(float64)
+	if sent == 0 || dropped == 0 || sent+dropped < float64(n)-2 || sent > float64(st.Sent) || final["level"] != "WARN" {
+		t.Errorf("shutdown line %v; stats %+v", final, st)
+	}
+}
+
+// TestWarnPluginKeyOnce: a failed send is logged with the plugin key of the
+// gateway's logger, not a second one.
+func TestWarnPluginKeyOnce(t *testing.T) {
+	var out syncBuf
+	env := filtertest.Env(t)
+	env.InstanceName = "hl"
+	env.Logger = slog.New(slog.NewJSONHandler(&out, nil)).With("plugin", env.InstanceName)
+	f := filtertest.MustBuild(t, env, Name, "http_endpoint: http://"+deadAddr(t)+"/\nqueue: {max_retry_time: 0}").(*Filter)
+	r := request(0)
+	f.Log(&r.Ctx)
+	for deadline := time.Now().Add(5 * time.Second); f.Stats().SendErrors == 0 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	f.Close()
+	lines := out.lines()
+	if len(lines) < 1 || !strings.Contains(lines[0], "cannot deliver") {
+		t.Fatalf("log: %q", lines)
+	}
+	for _, l := range lines {
+		if strings.Count(l, `"plugin":`) != 1 {
+			t.Errorf("log line without exactly one plugin key: %s", l)
+		}
 	}
 }

@@ -114,6 +114,7 @@ func (w *worker) release() {
 	if w.refs > 0 || !w.running {
 		return
 	}
+	queued, sent0, dropped0 := len(w.queue), w.sent.Load(), w.dropped.Load()
 	w.flushBy.Store(time.Now().Add(w.budget).UnixNano())
 	w.stopping.Store(true)
 	close(w.stop)
@@ -122,13 +123,29 @@ func (w *worker) release() {
 	// drop what is left (counted) as soon as it returns.
 	t := time.NewTimer(w.budget + 100*time.Millisecond)
 	defer t.Stop()
+	finished := true
 	select {
 	case <-w.done:
 	case <-t.C:
-		w.log.Warn(Name+": collector did not answer within the shutdown flush budget; unsent entries are dropped",
-			"plugin", w.s.instance, "endpoint", w.s.endpoint)
+		finished = false
 	}
 	w.running = false
+	// One line with the outcome of the flush. When a send is still in
+	// flight past the budget, what is still queued is dropped as soon as it
+	// returns: counted here as dropped already (the batch in flight is not).
+	sent, dropped := w.sent.Load()-sent0, w.dropped.Load()-dropped0
+	if !finished {
+		dropped += uint64(len(w.queue))
+	}
+	attrs := []any{"endpoint", w.s.endpoint, "queued", queued, "sent", sent, "dropped", dropped}
+	switch {
+	case !finished:
+		w.log.Warn(Name+": shutdown flush: collector did not answer within the budget; unsent entries are dropped", attrs...)
+	case dropped > 0:
+		w.log.Warn(Name+": shutdown flush: entries dropped", attrs...)
+	default:
+		w.log.Info(Name+": shutdown flush done", attrs...)
+	}
 }
 
 // enqueue hands e to the queue without blocking; when it is full the
@@ -361,7 +378,7 @@ func (w *worker) logError(err error, sd *sender) {
 	if now-last < int64(10*time.Second) || !w.lastErrLog.CompareAndSwap(last, now) {
 		return
 	}
-	attrs := []any{"plugin", w.s.instance, "endpoint", w.s.endpoint, "err", err}
+	attrs := []any{"endpoint", w.s.endpoint, "err", err}
 	if errors.Is(err, errStatus) {
 		attrs = append(attrs, "status", sd.resp.StatusCode())
 	}
