@@ -95,6 +95,7 @@ func TestRedirect(t *testing.T) {
 		{"POST", "/p", "api.example.com", "443", 301, 308, "https://api.example.com/p"},
 		{"GET", "/v6", "[::1]:80", "443", 308, 308, "https://[::1]/v6"},
 		{"GET", "//evil.com/x", "api.example.com", "443", 308, 308, "https://api.example.com//evil.com/x"},
+		{"GET", "/caf\xc3\xa9/\xff?q=\xfe", "api.example.com", "443", 308, 308, "https://api.example.com/caf%C3%A9/%FF?q=%FE"},
 		{"GET", "/x", "evil.com/x?", "443", 308, 400, ""},
 		{"GET", "/x", "a b", "443", 308, 400, ""},
 		{"GET", "/x", "", "443", 308, 400, ""},

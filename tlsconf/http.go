@@ -60,10 +60,10 @@ func Redirect(rc *fasthttp.RequestCtx, httpsPort string, statusGet int, buf []by
 	if len(path) == 0 || path[0] != '/' {
 		buf = append(buf, '/')
 	}
-	buf = append(buf, path...)
+	buf = appendURIBytes(buf, path)
 	if q := uri.QueryString(); len(q) > 0 {
 		buf = append(buf, '?')
-		buf = append(buf, q...)
+		buf = appendURIBytes(buf, q)
 	}
 	status := fasthttp.StatusPermanentRedirect
 	if rc.IsGet() || rc.IsHead() {
@@ -76,6 +76,21 @@ func Redirect(rc *fasthttp.RequestCtx, httpsPort string, statusGet int, buf []by
 }
 
 var hdrLocation = []byte("Location")
+
+// appendURIBytes appends b with the bytes a URI cannot hold raw
+// (controls, space, DEL and non-ASCII: a client may send them, RFC 3986
+// does not allow them in a Location) percent-encoded; the rest as sent.
+func appendURIBytes(dst, b []byte) []byte {
+	const hex = "0123456789ABCDEF"
+	for _, c := range b {
+		if c <= ' ' || c >= 0x7f {
+			dst = append(dst, '%', hex[c>>4], hex[c&0xf])
+			continue
+		}
+		dst = append(dst, c)
+	}
+	return dst
+}
 
 // hostOnly drops a ":port" suffix.
 func hostOnly(h []byte) []byte {
