@@ -30,6 +30,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"golang.org/x/net/http/httpguts"
 	"hash"
 	"os"
 	"strconv"
@@ -143,7 +144,7 @@ func New(c Config, bind []string) (*Signer, error) {
 	if s.header == "" {
 		s.header = verify.DefaultHeader
 	}
-	if !validHeaderName(s.header) {
+	if !httpguts.ValidHeaderFieldName(s.header) {
 		return nil, fieldErr("header", "invalid header name %q", s.header)
 	}
 	if err := s.loadKey(c); err != nil {
@@ -446,17 +447,4 @@ func appendMember(p []byte, n int, key, value string) []byte {
 	}
 	p = append(p, key...)
 	return filters.AppendJSONString(p, value)
-}
-
-func validHeaderName(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
-			return false
-		}
-	}
-	return true
 }
