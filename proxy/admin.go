@@ -3,7 +3,6 @@ package proxy
 import (
 	"crypto/subtle"
 	"encoding/json"
-	"errors"
 	"net"
 	"net/netip"
 	"os"
@@ -159,18 +158,7 @@ func (g *Gateway) handleAdmin(rc *fasthttp.RequestCtx) {
 // closed), and audits them: every call to the admin API is in the audit
 // log, those it could not read too.
 func (g *Gateway) adminErrorHandler(rc *fasthttp.RequestCtx, err error) {
-	status, msg := fasthttp.StatusBadRequest, "bad request"
-	var se *fasthttp.ErrSmallBuffer
-	switch {
-	case errors.As(err, &se):
-		status, msg = fasthttp.StatusRequestHeaderFieldsTooLarge, "request header fields too large"
-	case errors.Is(err, fasthttp.ErrBodyTooLarge):
-		status, msg = fasthttp.StatusRequestEntityTooLarge, "request body too large"
-	default:
-		if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() {
-			status, msg = fasthttp.StatusRequestTimeout, "request timeout"
-		}
-	}
+	status, _, msg := readError(err)
 	rc.Response.Reset()
 	adminError(rc, status, msg)
 	rc.SetConnectionClose()

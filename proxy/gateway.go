@@ -382,25 +382,35 @@ func (f fasthttpLogger) Printf(format string, args ...any) {
 	f.l.Debug(fmt.Sprintf(format, args...))
 }
 
+// readError is the answer to a request fasthttp could not read, for both
+// listeners: 431 for a head over the buffer, 413 for a body over the
+// server's limit, 408 for a timeout, else 400.
+func readError(err error) (status int, reason, msg string) {
+	var se *fasthttp.ErrSmallBuffer
+	switch {
+	case errors.As(err, &se):
+		return fasthttp.StatusRequestHeaderFieldsTooLarge, "header_too_large", "Request header fields too large"
+	case errors.Is(err, fasthttp.ErrBodyTooLarge):
+		return fasthttp.StatusRequestEntityTooLarge, "body_too_large", "Request size limit exceeded"
+	case isTimeout(err):
+		return fasthttp.StatusRequestTimeout, "timeout", "Request timeout"
+	}
+	return fasthttp.StatusBadRequest, "bad_request", "Bad request"
+}
+
+// isTimeout reports whether err is a deadline's (net.Error.Timeout).
+func isTimeout(err error) bool {
+	ne, ok := errors.AsType[net.Error](err)
+	return ok && ne.Timeout()
+}
+
 // errorHandler answers requests fasthttp could not read (a malformed or
 // too large head, a timeout), with a JSON body and an X-Request-ID like
 // every other answer, closes the connection and logs the request like any
 // other (without the method, path and headers it never got: the access log
 // and the abuse detector see scanners and slow-loris clients too).
 func (g *Gateway) errorHandler(rc *fasthttp.RequestCtx, err error) {
-	status, reason, msg := fasthttp.StatusBadRequest, "bad_request", "Bad request"
-	var se *fasthttp.ErrSmallBuffer
-	switch {
-	case errors.As(err, &se):
-		status, reason, msg = fasthttp.StatusRequestHeaderFieldsTooLarge, "header_too_large", "Request header fields too large"
-	case errors.Is(err, fasthttp.ErrBodyTooLarge):
-		status, reason, msg = fasthttp.StatusRequestEntityTooLarge, "body_too_large", "Request size limit exceeded"
-	default:
-		var ne net.Error
-		if errors.As(err, &ne) && ne.Timeout() {
-			status, reason, msg = fasthttp.StatusRequestTimeout, "timeout", "Request timeout"
-		}
-	}
+	status, reason, msg := readError(err)
 	g.metrics.badRequests.Inc()
 	rt := g.rt.Load()
 	st := statePool.Get().(*reqState)

@@ -1036,7 +1036,7 @@ func (g *Gateway) prepareChunked(st *reqState) bool {
 // rejectBody answers a request whose body could not be read: 408 when the
 // client stalled past read_timeout, else 400 with msg.
 func (g *Gateway) rejectBody(st *reqState, err error, msg string) {
-	if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() {
+	if isTimeout(err) {
 		g.coreReject(st, fasthttp.StatusRequestTimeout, "body_timeout", "Request timeout")
 		return
 	}
